@@ -1,0 +1,1 @@
+//! cellops-isbt (being written).

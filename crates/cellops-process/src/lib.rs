@@ -1,0 +1,1 @@
+//! cellops-process (being written).

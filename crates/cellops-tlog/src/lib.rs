@@ -1,0 +1,1 @@
+//! cellops-tlog (being written).

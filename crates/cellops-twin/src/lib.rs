@@ -1,0 +1,1 @@
+//! cellops-twin (being written).
