@@ -1,0 +1,29 @@
+//! `cellops bench <area> [--json] [--quick]`: one benchmark per area.
+
+use crate::bench::{BenchReport, BenchResult};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Area to measure: twin.
+    pub area: String,
+    /// Print one JSON object on stdout instead of human-readable lines.
+    #[arg(long)]
+    pub json: bool,
+    /// A small run that checks the benchmark works (for CI), not the figures.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
+    let (backend, results): (Option<String>, Vec<BenchResult>) = match args.area.as_str() {
+        "twin" => (None, crate::bench_twin::run(args.quick)?),
+        other => anyhow::bail!("unknown bench area {other:?}: choose one of twin"),
+    };
+    let report = BenchReport::new(&args.area, backend, results);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        report.print_human();
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
