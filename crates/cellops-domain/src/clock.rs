@@ -1,0 +1,169 @@
+//! Time: UTC instants with microsecond resolution and the injected clock.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// A UTC instant, microseconds since the Unix epoch.
+///
+/// Displayed and serialized as RFC 3339 with exactly six fractional digits and `Z`
+/// (`2026-11-25T22:32:37.000123Z`), which is also its canonical ledger form.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp {
+    unix_us: i64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TimestampError {
+    #[error("timestamp {text:?} is not RFC 3339 UTC (expected e.g. 2026-11-25T22:32:37.000123Z): {reason}")]
+    Parse { text: String, reason: String },
+    #[error("timestamp {unix_us} µs is outside the years 1970–9999")]
+    OutOfRange { unix_us: i64 },
+}
+
+impl Timestamp {
+    /// Earliest instant cellops records (the Unix epoch).
+    pub const EPOCH: Timestamp = Timestamp { unix_us: 0 };
+    /// Latest instant representable in the canonical form (9999-12-31T23:59:59.999999Z).
+    pub const UNIX_US_MAX: i64 = 253_402_300_799_999_999;
+
+    pub fn from_unix_us(unix_us: i64) -> Result<Timestamp, TimestampError> {
+        if !(0..=Self::UNIX_US_MAX).contains(&unix_us) {
+            return Err(TimestampError::OutOfRange { unix_us });
+        }
+        Ok(Timestamp { unix_us })
+    }
+
+    pub fn unix_us(self) -> i64 {
+        self.unix_us
+    }
+
+    /// This instant plus `us` microseconds, saturating at the representable range.
+    pub fn plus_us(self, us: i64) -> Timestamp {
+        Timestamp {
+            unix_us: self.unix_us.saturating_add(us).clamp(0, Self::UNIX_US_MAX),
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Timestamp, TimestampError> {
+        let parsed = OffsetDateTime::parse(text, &Rfc3339).map_err(|e| TimestampError::Parse {
+            text: text.to_string(),
+            reason: e.to_string(),
+        })?;
+        let unix_us = i64::try_from(parsed.unix_timestamp_nanos() / 1_000).map_err(|_| {
+            TimestampError::Parse {
+                text: text.to_string(),
+                reason: "out of range".to_string(),
+            }
+        })?;
+        Timestamp::from_unix_us(unix_us)
+    }
+
+    fn to_datetime(self) -> OffsetDateTime {
+        // Cannot fail: the constructor keeps unix_us within 1970..=9999.
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.unix_us) * 1_000)
+            .expect("timestamp within the representable range")
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dt = self.to_datetime();
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            dt.year(),
+            u8::from(dt.month()),
+            dt.day(),
+            dt.hour(),
+            dt.minute(),
+            dt.second(),
+            dt.microsecond()
+        )
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Timestamp::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The only source of "now" in cellops. Production passes the wall clock (in the binary);
+/// tests and the demo pass a [`SimClock`].
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Timestamp;
+}
+
+/// A clock that only moves when told to. Shared between threads.
+#[derive(Debug)]
+pub struct SimClock {
+    unix_us: AtomicI64,
+}
+
+impl SimClock {
+    pub fn new(start: Timestamp) -> SimClock {
+        SimClock {
+            unix_us: AtomicI64::new(start.unix_us),
+        }
+    }
+
+    /// Moves the clock forward by `us` microseconds (never backwards).
+    pub fn advance_us(&self, us: u64) {
+        let us = i64::try_from(us).unwrap_or(i64::MAX);
+        self.unix_us.fetch_add(us, Ordering::SeqCst);
+    }
+}
+
+impl Clock for SimClock {
+    fn now(&self) -> Timestamp {
+        Timestamp {
+            unix_us: self
+                .unix_us
+                .load(Ordering::SeqCst)
+                .clamp(0, Timestamp::UNIX_US_MAX),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_form_round_trips() {
+        let t = Timestamp::from_unix_us(1_795_991_557_000_123).unwrap();
+        let text = t.to_string();
+        assert_eq!(text, "2026-11-29T22:32:37.000123Z");
+        assert_eq!(Timestamp::parse(&text).unwrap(), t);
+    }
+
+    #[test]
+    fn rejects_out_of_range_and_garbage() {
+        assert!(Timestamp::from_unix_us(-1).is_err());
+        assert!(Timestamp::parse("yesterday").is_err());
+    }
+
+    #[test]
+    fn sim_clock_moves_only_when_told() {
+        let clock = SimClock::new(Timestamp::EPOCH);
+        assert_eq!(clock.now(), Timestamp::EPOCH);
+        clock.advance_us(5);
+        assert_eq!(clock.now().unix_us(), 5);
+    }
+}

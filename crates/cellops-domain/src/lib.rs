@@ -1,0 +1,13 @@
+//! Pure domain types shared by every cellops crate.
+//!
+//! Architecture invariant: this crate does no IO, reads no clock and draws no random
+//! numbers. Time arrives through the [`Clock`] trait (wall clock in production, [`SimClock`]
+//! in tests and demos); everything here is deterministic.
+
+mod clock;
+mod ids;
+mod role;
+
+pub use clock::{Clock, SimClock, Timestamp, TimestampError};
+pub use ids::{IdError, SiteId, Stream, UserId};
+pub use role::{Role, RoleError};
