@@ -1,0 +1,3 @@
+//! Integration tests of cellops-tlog through its public API.
+
+mod merkle;
