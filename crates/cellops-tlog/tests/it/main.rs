@@ -1,3 +1,5 @@
 //! Integration tests of cellops-tlog through its public API.
 
+mod checkpoints;
 mod merkle;
+mod notes;
