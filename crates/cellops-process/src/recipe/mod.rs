@@ -1,6 +1,7 @@
 //! Recipes: the TOML format (see `docs/recipes.md`), validation that reports every problem
 //! with its position, the canonical content hash that QA approves, and `diff` for change control.
 
+pub mod diff;
 pub mod hash;
 pub mod model;
 mod parse;

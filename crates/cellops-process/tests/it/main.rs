@@ -1,5 +1,6 @@
 //! Integration tests of cellops-process, one binary (STYLE.md: one link step).
 
+mod diff;
 mod hash;
 mod shipped;
 mod validation;
