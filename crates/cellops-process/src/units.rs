@@ -27,6 +27,8 @@ pub enum Unit {
     Ph,
     /// Vector copies per transduced cell (`_copies_per_cell`).
     CopiesPerCell,
+    /// Millilitres (`_ml`).
+    Millilitres,
     /// Endotoxin units per millilitre (`_eu_per_ml`).
     EuPerMl,
     /// Picograms per millilitre (`_pg_per_ml`).
@@ -49,6 +51,7 @@ const UNIT_SUFFIXES: &[(&str, Unit)] = &[
     ("_eu_per_ml", Unit::EuPerMl),
     ("_doublings", Unit::Doublings),
     ("_percent", Unit::Percent),
+    ("_ml", Unit::Millilitres),
     ("_cells", Unit::Cells),
     ("_fold", Unit::Fold),
     ("_mm", Unit::Millimolar),
@@ -106,6 +109,7 @@ impl Unit {
             Unit::Celsius => "°C",
             Unit::Ph => "pH",
             Unit::CopiesPerCell => "copies/cell",
+            Unit::Millilitres => "mL",
             Unit::EuPerMl => "EU/mL",
             Unit::PgPerMl => "pg/mL",
             Unit::MosmPerKg => "mOsm/kg",
@@ -138,6 +142,7 @@ impl Unit {
             | Unit::CellsPerCm2
             | Unit::Cells
             | Unit::CopiesPerCell
+            | Unit::Millilitres
             | Unit::EuPerMl
             | Unit::PgPerMl
             | Unit::MosmPerKg
@@ -278,6 +283,14 @@ mod tests {
         assert_eq!(Unit::of_parameter("viability_percent"), Some(Unit::Percent));
         assert_eq!(Unit::of_parameter("ph"), Some(Unit::Ph));
         assert_eq!(Unit::of_parameter("glucose_mm"), Some(Unit::Millimolar));
+        assert_eq!(
+            Unit::of_parameter("marrow_volume_ml"),
+            Some(Unit::Millilitres)
+        );
+        assert_eq!(
+            Unit::of_parameter("endotoxin_eu_per_ml"),
+            Some(Unit::EuPerMl)
+        );
         assert_eq!(Unit::of_parameter("glucose"), None);
         assert_eq!(Unit::of_parameter("_percent"), None);
     }
