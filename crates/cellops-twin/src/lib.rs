@@ -9,14 +9,22 @@
 //! [`freeze`] and [`shipper`] (cold chain).
 
 pub mod error;
+pub mod fit;
+pub mod freeze;
 pub mod msc;
+pub mod observations;
 pub mod ode;
+#[cfg(feature = "plot")]
+pub mod plot;
+pub mod predict;
 pub mod product;
 pub mod sensors;
+pub mod shipper;
 pub mod sim;
 pub mod tcell;
 pub mod units;
 
 pub use error::TwinError;
 pub use product::Product;
+pub use predict::{DoseOrder, Prediction, predict_dose_day};
 pub use sim::{Action, CultureSim, TrueState};

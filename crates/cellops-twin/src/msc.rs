@@ -317,8 +317,6 @@ pub struct MscProtocol {
     pub p0_area_cm2: f64,
     /// Medium exchange interval, h (every 3-4 d; unconfirmed default 3.5 d).
     pub exchange_every_h: f64,
-    /// Stop passaging and harvest once a passage yields at least this many cells.
-    pub harvest_cells_target: f64,
 }
 
 impl Default for MscProtocol {
@@ -328,13 +326,12 @@ impl Default for MscProtocol {
             cfu_per_ml: 50.0,
             p0_area_cm2: 350.0,
             exchange_every_h: 84.0,
-            harvest_cells_target: 1e8,
         }
     }
 }
 
-/// `mu_max` of the bm-msc preset, 1/h: the top of the 0.012-0.03 range, so the whole
-/// process fits the ~3 weeks of NCT02327832 (a calibration, see docs/twin.md).
+/// `mu_max` of the bm-msc preset, 1/h: the top of the 0.012-0.03 range, the closest the
+/// table allows to the ~3 weeks of NCT02327832 (P0 alone then takes ~3 weeks; docs/twin.md).
 pub const BM_MSC_MU_MAX_PER_H: f64 = 0.03;
 
 /// Parameters of the bm-msc preset.
