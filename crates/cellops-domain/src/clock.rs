@@ -17,7 +17,9 @@ pub struct Timestamp {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TimestampError {
-    #[error("timestamp {text:?} is not RFC 3339 UTC (expected e.g. 2026-11-25T22:32:37.000123Z): {reason}")]
+    #[error(
+        "timestamp {text:?} is not RFC 3339 UTC (expected e.g. 2026-11-25T22:32:37.000123Z): {reason}"
+    )]
     Parse { text: String, reason: String },
     #[error("timestamp {unix_us} µs is outside the years 1970–9999")]
     OutOfRange { unix_us: i64 },

@@ -5,6 +5,7 @@
 //! in tests and demos); everything here is deterministic.
 
 mod clock;
+pub mod events;
 mod ids;
 mod role;
 

@@ -56,7 +56,9 @@ impl Role {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("role {0:?} is unknown: use one of physician, nurse, collector, operator, qc_analyst, qa_reviewer, qa_releaser, logistics, trainer, site_admin, auditor")]
+#[error(
+    "role {0:?} is unknown: use one of physician, nurse, collector, operator, qc_analyst, qa_reviewer, qa_releaser, logistics, trainer, site_admin, auditor"
+)]
 pub struct RoleError(pub String);
 
 impl FromStr for Role {

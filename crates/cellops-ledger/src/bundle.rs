@@ -1,0 +1,203 @@
+//! Portable export bundle: every record, every checkpoint and the public key, as JSON lines,
+//! verifiable offline without a database (`cellops ledger verify --bundle FILE`).
+//!
+//! Line 1 is the header; then one `{"checkpoint": …}` line per checkpoint; then one
+//! `{"record": …}` line per record in seq order. See docs/ledger-format.md.
+
+use crate::LedgerError;
+use crate::ledger::READ_PAGE_ROWS_MAX;
+use crate::record::Record;
+use crate::store::{Backend, StoredCheckpoint};
+use crate::verify::{Verifier, VerifyReport};
+use cellops_domain::Timestamp;
+use cellops_tlog::NoteVerifier;
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, Write};
+
+pub const BUNDLE_FORMAT: &str = "cellops-ledger-bundle";
+pub const BUNDLE_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BundleHeader {
+    pub format: String,
+    pub version: u32,
+    pub origin: String,
+    /// Verifier keys (note vkey format) of the site that signed the checkpoints.
+    pub public_keys: Vec<String>,
+    pub records: u64,
+    pub checkpoints: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CheckpointLine {
+    size: u64,
+    root: String,
+    note: String,
+    created_at: Timestamp,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Line {
+    Checkpoint(CheckpointLine),
+    Record(Box<Record>),
+}
+
+/// Writes the whole ledger read through `backend` to `out`. Returns the header written.
+pub fn export<B: Backend>(
+    backend: &mut B,
+    origin: &str,
+    verifier: &NoteVerifier,
+    out: &mut impl Write,
+) -> Result<BundleHeader, LedgerError> {
+    let io = |e: std::io::Error| LedgerError::Storage {
+        reason: format!("writing the bundle: {e}"),
+    };
+    let mut checkpoints = Vec::new();
+    loop {
+        let after = checkpoints.last().map_or(0, |c: &StoredCheckpoint| c.size);
+        let page = backend.checkpoints(after, READ_PAGE_ROWS_MAX)?;
+        if page.is_empty() {
+            break;
+        }
+        checkpoints.extend(page);
+    }
+    let records = backend.head()?.map_or(0, |h| h.seq);
+    let header = BundleHeader {
+        format: BUNDLE_FORMAT.to_string(),
+        version: BUNDLE_VERSION,
+        origin: origin.to_string(),
+        public_keys: vec![verifier.to_vkey()],
+        records,
+        checkpoints: checkpoints.len() as u64,
+    };
+    serde_json::to_writer(&mut *out, &header).map_err(|e| io(e.into()))?;
+    out.write_all(b"\n").map_err(io)?;
+    for c in checkpoints {
+        let line = Line::Checkpoint(CheckpointLine {
+            size: c.size,
+            root: hex::encode(c.root),
+            note: c.note,
+            created_at: c.created_at,
+        });
+        serde_json::to_writer(&mut *out, &line).map_err(|e| io(e.into()))?;
+        out.write_all(b"\n").map_err(io)?;
+    }
+    let mut next = 1;
+    loop {
+        let page = backend.records(next, READ_PAGE_ROWS_MAX)?;
+        let Some(last) = page.last() else { break };
+        next = last.seq + 1;
+        for r in page {
+            serde_json::to_writer(&mut *out, &Line::Record(Box::new(r)))
+                .map_err(|e| io(e.into()))?;
+            out.write_all(b"\n").map_err(io)?;
+        }
+    }
+    out.flush().map_err(io)?;
+    Ok(header)
+}
+
+/// Verifies a bundle offline. `trusted` pins the key; without it the bundle's own key is
+/// used (which proves integrity against that key, not who holds it: say so to the user).
+pub fn verify_bundle(
+    input: impl BufRead,
+    trusted: Option<&NoteVerifier>,
+) -> Result<(BundleHeader, VerifyReport), LedgerError> {
+    let bad = |line: usize, reason: String| LedgerError::Corrupt {
+        reason: format!("bundle line {line}: {reason}"),
+    };
+    let mut lines = input.lines().enumerate();
+    let (_, first) = lines
+        .next()
+        .ok_or_else(|| bad(1, "the bundle is empty".into()))?;
+    let first = first.map_err(|e| bad(1, e.to_string()))?;
+    let header: BundleHeader =
+        serde_json::from_str(&first).map_err(|e| bad(1, format!("not a bundle header: {e}")))?;
+    if header.format != BUNDLE_FORMAT || header.version != BUNDLE_VERSION {
+        return Err(bad(
+            1,
+            format!(
+                "format {:?} version {} is not {BUNDLE_FORMAT} version {BUNDLE_VERSION}",
+                header.format, header.version
+            ),
+        ));
+    }
+    let key = match trusted {
+        Some(k) => k.clone(),
+        None => {
+            let vkey = header
+                .public_keys
+                .first()
+                .ok_or_else(|| bad(1, "the header names no public key".into()))?;
+            NoteVerifier::from_vkey(vkey).map_err(|e| bad(1, format!("public key: {e}")))?
+        }
+    };
+    // Checkpoints come first; records stream through the verifier.
+    let mut checkpoints = Vec::new();
+    let mut verifier: Option<Verifier> = None;
+    for (index, line) in lines {
+        let number = index + 1;
+        let line = line.map_err(|e| bad(number, e.to_string()))?;
+        if line.is_empty() {
+            continue;
+        }
+        let parsed: Line =
+            serde_json::from_str(&line).map_err(|e| bad(number, format!("unreadable: {e}")))?;
+        match parsed {
+            Line::Checkpoint(c) => {
+                if verifier.is_some() {
+                    return Err(bad(number, "checkpoints must come before records".into()));
+                }
+                let root = hex::decode(&c.root)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| bad(number, "checkpoint root is not 64 hex digits".into()))?;
+                checkpoints.push(StoredCheckpoint {
+                    size: c.size,
+                    root,
+                    note: c.note,
+                    created_at: c.created_at,
+                });
+            }
+            Line::Record(r) => {
+                let v = verifier.get_or_insert_with(|| {
+                    Verifier::new(key.clone(), std::mem::take(&mut checkpoints))
+                });
+                v.feed(&r);
+            }
+        }
+    }
+    let verifier = verifier.unwrap_or_else(|| Verifier::new(key, checkpoints));
+    Ok((header, verifier.finish()))
+}
+
+/// Verifies the ledger in a database, page by page.
+pub fn verify_store<B: Backend>(
+    backend: &mut B,
+    trusted: &NoteVerifier,
+) -> Result<VerifyReport, LedgerError> {
+    let mut checkpoints = Vec::new();
+    loop {
+        let after = checkpoints.last().map_or(0, |c: &StoredCheckpoint| c.size);
+        let page = backend.checkpoints(after, READ_PAGE_ROWS_MAX)?;
+        if page.is_empty() {
+            break;
+        }
+        checkpoints.extend(page);
+    }
+    let mut verifier = Verifier::new(trusted.clone(), checkpoints);
+    let mut next = 1;
+    loop {
+        let page = backend.records(next, READ_PAGE_ROWS_MAX)?;
+        let Some(last) = page.last() else { break };
+        next = last.seq + 1;
+        for r in &page {
+            verifier.feed(r);
+        }
+        if verifier.failed() {
+            break;
+        }
+    }
+    Ok(verifier.finish())
+}

@@ -1,0 +1,404 @@
+//! PostgreSQL backend: for a network of sites sharing one system, with several `cellops
+//! serve` processes appending concurrently. A transaction-scoped advisory lock is the append
+//! lock, so the log stays one gap-free chain across processes.
+
+use crate::LedgerError;
+use crate::record::{Hash, Record, SignatureBlock};
+use crate::store::{Backend, Head, IdempotencyEntry, StoredCheckpoint, WriteTx};
+use cellops_domain::Timestamp;
+use postgres::{Client, NoTls, Row, Transaction};
+
+/// Advisory lock key of the ledger's append lock ("cellops" in ASCII).
+const APPEND_LOCK_KEY: i64 = 0x63_656c_6c6f_7073;
+
+const MIGRATIONS: &str = r#"
+SELECT pg_advisory_lock(7199);
+CREATE TABLE IF NOT EXISTS ledger_records (
+    seq BIGINT PRIMARY KEY,
+    stream TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    event_version INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    site TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    reason TEXT,
+    corrects BIGINT,
+    signature TEXT,
+    prev_hash BYTEA NOT NULL,
+    hash BYTEA NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_records_stream ON ledger_records (stream, seq);
+CREATE TABLE IF NOT EXISTS ledger_checkpoints (
+    size BIGINT PRIMARY KEY,
+    root BYTEA NOT NULL,
+    note TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger_idempotency (
+    key TEXT PRIMARY KEY,
+    fingerprint BYTEA NOT NULL,
+    first_seq BIGINT NOT NULL,
+    last_seq BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS secrets (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger_meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+-- Architecture invariant: no ledger row is ever updated or deleted.
+CREATE OR REPLACE FUNCTION ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$;
+DROP TRIGGER IF EXISTS ledger_records_append_only ON ledger_records;
+CREATE TRIGGER ledger_records_append_only BEFORE UPDATE OR DELETE ON ledger_records
+    FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+DROP TRIGGER IF EXISTS ledger_checkpoints_append_only ON ledger_checkpoints;
+CREATE TRIGGER ledger_checkpoints_append_only BEFORE UPDATE OR DELETE ON ledger_checkpoints
+    FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+SELECT pg_advisory_unlock(7199);
+"#;
+
+/// A connection to a PostgreSQL ledger database.
+pub struct Postgres {
+    client: Client,
+}
+
+impl Postgres {
+    /// The raw client, for tests that simulate tampering.
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
+impl Backend for Postgres {
+    fn open(url: &str) -> Result<Postgres, LedgerError> {
+        let mut client = Client::connect(url, NoTls).map_err(|e| LedgerError::Storage {
+            reason: format!("cannot connect to {}: {e}", crate::store::redact_url(url)),
+        })?;
+        client
+            .batch_execute("SET client_min_messages = warning")
+            .map_err(|e| storage("settings", e))?;
+        client
+            .batch_execute(MIGRATIONS)
+            .map_err(|e| storage("migrations", e))?;
+        Ok(Postgres { client })
+    }
+
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn WriteTx) -> Result<T, LedgerError>,
+    ) -> Result<T, LedgerError> {
+        let mut tx = self.client.transaction().map_err(|e| storage("begin", e))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK_KEY])
+            .map_err(|e| storage("append lock", e))?;
+        let value = {
+            let mut wtx = PgTx { tx: &mut tx };
+            f(&mut wtx)?
+        };
+        tx.commit().map_err(|e| storage("commit", e))?;
+        Ok(value)
+    }
+
+    fn head(&mut self) -> Result<Option<Head>, LedgerError> {
+        head(&mut self.client)
+    }
+
+    fn records(&mut self, from_seq: u64, limit: usize) -> Result<Vec<Record>, LedgerError> {
+        let rows = self
+            .client
+            .query(
+                &format!(
+                    "SELECT {RECORD_COLUMNS} FROM ledger_records WHERE seq >= $1 ORDER BY seq LIMIT $2"
+                ),
+                &[&to_i64(from_seq), &(limit as i64)],
+            )
+            .map_err(|e| storage("records", e))?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    fn stream_records(
+        &mut self,
+        stream: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Record>, LedgerError> {
+        let rows = self
+            .client
+            .query(
+                &format!(
+                    "SELECT {RECORD_COLUMNS} FROM ledger_records WHERE stream = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+                ),
+                &[&stream, &to_i64(after_seq), &(limit as i64)],
+            )
+            .map_err(|e| storage("stream records", e))?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    fn hashes_after(&mut self, after_seq: u64, limit: usize) -> Result<Vec<Hash>, LedgerError> {
+        hashes_after(&mut self.client, after_seq, limit)
+    }
+
+    fn checkpoints(
+        &mut self,
+        after_size: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredCheckpoint>, LedgerError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT size, root, note, created_at FROM ledger_checkpoints WHERE size > $1 ORDER BY size LIMIT $2",
+                &[&to_i64(after_size), &(limit as i64)],
+            )
+            .map_err(|e| storage("checkpoints", e))?;
+        rows.iter().map(checkpoint_from_row).collect()
+    }
+
+    fn latest_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>, LedgerError> {
+        latest_checkpoint(&mut self.client)
+    }
+
+    fn meta_init(&mut self, name: &str, value: &str) -> Result<String, LedgerError> {
+        self.client
+            .execute(
+                "INSERT INTO ledger_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                &[&name, &value],
+            )
+            .map_err(|e| storage("meta", e))?;
+        let row = self
+            .client
+            .query_one("SELECT value FROM ledger_meta WHERE name = $1", &[&name])
+            .map_err(|e| storage("meta", e))?;
+        Ok(row.get(0))
+    }
+
+    fn secret_put(&mut self, name: &str, value: &str) -> Result<(), LedgerError> {
+        self.client
+            .execute(
+                "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                &[&name, &value],
+            )
+            .map_err(|e| storage("secret", e))?;
+        Ok(())
+    }
+
+    fn secret_get(&mut self, name: &str) -> Result<Option<String>, LedgerError> {
+        let row = self
+            .client
+            .query_opt("SELECT value FROM secrets WHERE name = $1", &[&name])
+            .map_err(|e| storage("secret", e))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+}
+
+struct PgTx<'a, 'b> {
+    tx: &'a mut Transaction<'b>,
+}
+
+impl WriteTx for PgTx<'_, '_> {
+    fn head(&mut self) -> Result<Option<Head>, LedgerError> {
+        head(self.tx)
+    }
+
+    fn hashes_after(&mut self, after_seq: u64, limit: usize) -> Result<Vec<Hash>, LedgerError> {
+        hashes_after(self.tx, after_seq, limit)
+    }
+
+    fn insert_records(&mut self, records: &[Record]) -> Result<(), LedgerError> {
+        let stmt = self
+            .tx
+            .prepare(
+                "INSERT INTO ledger_records (seq, stream, event_type, event_version, payload, actor, site, recorded_at, reason, corrects, signature, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )
+            .map_err(|e| storage("insert", e))?;
+        for r in records {
+            let signature = r
+                .signature
+                .as_ref()
+                .map(|s| serde_json::to_string(s).expect("signature serializes"));
+            self.tx
+                .execute(
+                    &stmt,
+                    &[
+                        &to_i64(r.seq),
+                        &r.stream,
+                        &r.event_type,
+                        &(r.event_version as i32),
+                        &r.payload,
+                        &r.actor,
+                        &r.site,
+                        &r.recorded_at.to_string(),
+                        &r.reason,
+                        &r.corrects.map(to_i64),
+                        &signature,
+                        &&r.prev_hash[..],
+                        &&r.hash[..],
+                    ],
+                )
+                .map_err(|e| storage("insert record", e))?;
+        }
+        Ok(())
+    }
+
+    fn insert_checkpoint(&mut self, cp: &StoredCheckpoint) -> Result<(), LedgerError> {
+        self.tx
+            .execute(
+                "INSERT INTO ledger_checkpoints (size, root, note, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (size) DO NOTHING",
+                &[&to_i64(cp.size), &&cp.root[..], &cp.note, &cp.created_at.to_string()],
+            )
+            .map_err(|e| storage("insert checkpoint", e))?;
+        Ok(())
+    }
+
+    fn latest_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>, LedgerError> {
+        latest_checkpoint(self.tx)
+    }
+
+    fn idempotency_get(&mut self, key: &str) -> Result<Option<IdempotencyEntry>, LedgerError> {
+        let row = self
+            .tx
+            .query_opt(
+                "SELECT fingerprint, first_seq, last_seq FROM ledger_idempotency WHERE key = $1",
+                &[&key],
+            )
+            .map_err(|e| storage("idempotency", e))?;
+        row.map(|r| {
+            Ok(IdempotencyEntry {
+                fingerprint: bytes_hash(r.get(0), "idempotency fingerprint")?,
+                first_seq: r.get::<_, i64>(1) as u64,
+                last_seq: r.get::<_, i64>(2) as u64,
+            })
+        })
+        .transpose()
+    }
+
+    fn idempotency_put(&mut self, key: &str, entry: &IdempotencyEntry) -> Result<(), LedgerError> {
+        self.tx
+            .execute(
+                "INSERT INTO ledger_idempotency (key, fingerprint, first_seq, last_seq) VALUES ($1, $2, $3, $4)",
+                &[
+                    &key,
+                    &&entry.fingerprint[..],
+                    &to_i64(entry.first_seq),
+                    &to_i64(entry.last_seq),
+                ],
+            )
+            .map_err(|e| storage("idempotency", e))?;
+        Ok(())
+    }
+}
+
+const RECORD_COLUMNS: &str = "seq, stream, event_type, event_version, payload, actor, site, recorded_at, reason, corrects, signature, prev_hash, hash";
+
+fn record_from_row(r: &Row) -> Result<Record, LedgerError> {
+    let seq = r.get::<_, i64>(0) as u64;
+    let corrupt = |field: &str, e: String| LedgerError::Corrupt {
+        reason: format!("record {seq}: {field}: {e}"),
+    };
+    let recorded_at: String = r.get(7);
+    let signature: Option<String> = r.get(10);
+    Ok(Record {
+        seq,
+        stream: r.get(1),
+        event_type: r.get(2),
+        event_version: r.get::<_, i32>(3) as u32,
+        payload: r.get(4),
+        actor: r.get(5),
+        site: r.get(6),
+        recorded_at: Timestamp::parse(&recorded_at)
+            .map_err(|e| corrupt("recorded_at", e.to_string()))?,
+        reason: r.get(8),
+        corrects: r.get::<_, Option<i64>>(9).map(|c| c as u64),
+        signature: signature
+            .map(|s| serde_json::from_str::<SignatureBlock>(&s))
+            .transpose()
+            .map_err(|e| corrupt("signature", e.to_string()))?,
+        prev_hash: bytes_hash(r.get(11), "prev_hash")?,
+        hash: bytes_hash(r.get(12), "hash")?,
+    })
+}
+
+fn checkpoint_from_row(r: &Row) -> Result<StoredCheckpoint, LedgerError> {
+    let size = r.get::<_, i64>(0) as u64;
+    let created_at: String = r.get(3);
+    Ok(StoredCheckpoint {
+        size,
+        root: bytes_hash(r.get(1), "checkpoint root")?,
+        note: r.get(2),
+        created_at: Timestamp::parse(&created_at).map_err(|e| LedgerError::Corrupt {
+            reason: format!("checkpoint {size}: created_at: {e}"),
+        })?,
+    })
+}
+
+fn bytes_hash(bytes: Vec<u8>, what: &str) -> Result<Hash, LedgerError> {
+    bytes.try_into().map_err(|_| LedgerError::Corrupt {
+        reason: format!("{what} is not 32 bytes"),
+    })
+}
+
+fn head(c: &mut impl postgres::GenericClient) -> Result<Option<Head>, LedgerError> {
+    let row = c
+        .query_opt(
+            "SELECT seq, hash FROM ledger_records ORDER BY seq DESC LIMIT 1",
+            &[],
+        )
+        .map_err(|e| storage("head", e))?;
+    row.map(|r| {
+        Ok(Head {
+            seq: r.get::<_, i64>(0) as u64,
+            hash: bytes_hash(r.get(1), "hash")?,
+        })
+    })
+    .transpose()
+}
+
+fn hashes_after(
+    c: &mut impl postgres::GenericClient,
+    after_seq: u64,
+    limit: usize,
+) -> Result<Vec<Hash>, LedgerError> {
+    let rows = c
+        .query(
+            "SELECT hash FROM ledger_records WHERE seq > $1 ORDER BY seq LIMIT $2",
+            &[&to_i64(after_seq), &(limit as i64)],
+        )
+        .map_err(|e| storage("hashes", e))?;
+    rows.iter().map(|r| bytes_hash(r.get(0), "hash")).collect()
+}
+
+fn latest_checkpoint(
+    c: &mut impl postgres::GenericClient,
+) -> Result<Option<StoredCheckpoint>, LedgerError> {
+    let row = c
+        .query_opt(
+            "SELECT size, root, note, created_at FROM ledger_checkpoints ORDER BY size DESC LIMIT 1",
+            &[],
+        )
+        .map_err(|e| storage("latest checkpoint", e))?;
+    row.as_ref().map(checkpoint_from_row).transpose()
+}
+
+fn to_i64(v: u64) -> i64 {
+    // Cannot fail in practice: seq values stay far below 2^63.
+    i64::try_from(v).expect("seq below 2^63")
+}
+
+fn storage(what: &str, e: postgres::Error) -> LedgerError {
+    if let Some(db) = e.as_db_error()
+        && db.code() == &postgres::error::SqlState::DISK_FULL
+    {
+        return LedgerError::StorageFull {
+            reason: format!("{what}: {}", db.message()),
+        };
+    }
+    let detail = match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    };
+    LedgerError::Storage {
+        reason: format!("postgres {what}: {detail}"),
+    }
+}

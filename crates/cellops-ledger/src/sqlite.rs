@@ -1,0 +1,495 @@
+//! SQLite backend: the embedded default. One file, WAL mode, `synchronous=FULL`.
+
+use crate::LedgerError;
+use crate::record::{Hash, Record, SignatureBlock};
+use crate::store::{Backend, Head, IdempotencyEntry, StoredCheckpoint, WriteTx};
+use cellops_domain::Timestamp;
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+/// How long a connection waits for another writer's lock before giving up, in ms.
+const BUSY_TIMEOUT_MS: u64 = 30_000;
+
+const MIGRATIONS: &str = r#"
+CREATE TABLE IF NOT EXISTS ledger_records (
+    seq INTEGER PRIMARY KEY,
+    stream TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    event_version INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    site TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    reason TEXT,
+    corrects INTEGER,
+    signature TEXT,
+    prev_hash BLOB NOT NULL,
+    hash BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_records_stream ON ledger_records (stream, seq);
+CREATE TABLE IF NOT EXISTS ledger_checkpoints (
+    size INTEGER PRIMARY KEY,
+    root BLOB NOT NULL,
+    note TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger_idempotency (
+    key TEXT PRIMARY KEY,
+    fingerprint BLOB NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS secrets (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger_meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+-- Architecture invariant: no ledger row is ever updated or deleted.
+CREATE TRIGGER IF NOT EXISTS ledger_records_no_update BEFORE UPDATE ON ledger_records
+BEGIN SELECT RAISE(ABORT, 'ledger records are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS ledger_records_no_delete BEFORE DELETE ON ledger_records
+BEGIN SELECT RAISE(ABORT, 'ledger records are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS ledger_checkpoints_no_update BEFORE UPDATE ON ledger_checkpoints
+BEGIN SELECT RAISE(ABORT, 'ledger checkpoints are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS ledger_checkpoints_no_delete BEFORE DELETE ON ledger_checkpoints
+BEGIN SELECT RAISE(ABORT, 'ledger checkpoints are append-only'); END;
+"#;
+
+/// A connection to a SQLite ledger file.
+pub struct Sqlite {
+    conn: Connection,
+}
+
+/// Splits `sqlite://PATH[?max_page_count=N]` into the path and the page quota.
+fn parse_url(url: &str) -> Result<(String, Option<u64>), LedgerError> {
+    let bad = |reason: &str| LedgerError::BadUrl {
+        url: url.to_string(),
+        reason: reason.to_string(),
+    };
+    let rest = url
+        .strip_prefix("sqlite://")
+        .ok_or_else(|| bad("a SQLite URL starts with sqlite://"))?;
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path.is_empty() {
+        return Err(bad("give the database file path, e.g. sqlite://cellops.db"));
+    }
+    let mut max_page_count = None;
+    if let Some(query) = query {
+        for pair in query.split('&') {
+            match pair.split_once('=') {
+                Some(("max_page_count", n)) => {
+                    max_page_count = Some(
+                        n.parse()
+                            .map_err(|_| bad("max_page_count must be a whole number of pages"))?,
+                    );
+                }
+                _ => return Err(bad("the only URL option is max_page_count=N")),
+            }
+        }
+    }
+    Ok((path.to_string(), max_page_count))
+}
+
+impl Backend for Sqlite {
+    fn open(url: &str) -> Result<Sqlite, LedgerError> {
+        let (path, max_page_count) = parse_url(url)?;
+        if let Some(parent) = std::path::Path::new(&path).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| LedgerError::Storage {
+                reason: format!("cannot create directory {}: {e}", parent.display()),
+            })?;
+        }
+        let conn = Connection::open(&path).map_err(|e| storage(&format!("open {path}"), e))?;
+        conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))
+            .map_err(|e| storage("busy_timeout", e))?;
+        // WAL lets readers run beside the one writer. synchronous=FULL: a commit is on disk
+        // before it is acknowledged (a GMP record must survive power loss); the group commit
+        // in the ledger's writer amortises the fsync.
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+        )
+        .map_err(|e| storage("pragmas", e))?;
+        let ok: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(|e| corrupt(&path, e))?;
+        if ok != "ok" {
+            return Err(LedgerError::Corrupt {
+                reason: format!("{path}: SQLite integrity check failed: {ok}"),
+            });
+        }
+        conn.execute_batch(MIGRATIONS)
+            .map_err(|e| corrupt(&path, e))?;
+        if let Some(pages) = max_page_count {
+            conn.query_row(&format!("PRAGMA max_page_count={pages}"), [], |_| Ok(()))
+                .map_err(|e| storage("max_page_count", e))?;
+        }
+        Ok(Sqlite { conn })
+    }
+
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn WriteTx) -> Result<T, LedgerError>,
+    ) -> Result<T, LedgerError> {
+        // IMMEDIATE takes the write lock at BEGIN: the append lock across processes.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| storage("begin", e))?;
+        let mut wtx = SqliteTx { tx: &tx };
+        let value = f(&mut wtx)?;
+        tx.commit().map_err(|e| storage("commit", e))?;
+        Ok(value)
+    }
+
+    fn head(&mut self) -> Result<Option<Head>, LedgerError> {
+        head(&self.conn)
+    }
+
+    fn records(&mut self, from_seq: u64, limit: usize) -> Result<Vec<Record>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM ledger_records WHERE seq >= ?1 ORDER BY seq LIMIT ?2"
+            ))
+            .map_err(|e| storage("records", e))?;
+        let rows = stmt
+            .query_map(params![to_i64(from_seq), limit as i64], record_from_row)
+            .map_err(|e| storage("records", e))?;
+        rows.map(|r| r.map_err(|e| storage("records", e))?)
+            .collect()
+    }
+
+    fn stream_records(
+        &mut self,
+        stream: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Record>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM ledger_records WHERE stream = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+            ))
+            .map_err(|e| storage("stream_records", e))?;
+        let rows = stmt
+            .query_map(
+                params![stream, to_i64(after_seq), limit as i64],
+                record_from_row,
+            )
+            .map_err(|e| storage("stream_records", e))?;
+        rows.map(|r| r.map_err(|e| storage("stream_records", e))?)
+            .collect()
+    }
+
+    fn hashes_after(&mut self, after_seq: u64, limit: usize) -> Result<Vec<Hash>, LedgerError> {
+        hashes_after(&self.conn, after_seq, limit)
+    }
+
+    fn checkpoints(
+        &mut self,
+        after_size: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredCheckpoint>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT size, root, note, created_at FROM ledger_checkpoints WHERE size > ?1 ORDER BY size LIMIT ?2",
+            )
+            .map_err(|e| storage("checkpoints", e))?;
+        let rows = stmt
+            .query_map(
+                params![to_i64(after_size), limit as i64],
+                checkpoint_from_row,
+            )
+            .map_err(|e| storage("checkpoints", e))?;
+        rows.map(|r| r.map_err(|e| storage("checkpoints", e))?)
+            .collect()
+    }
+
+    fn latest_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>, LedgerError> {
+        latest_checkpoint(&self.conn)
+    }
+
+    fn meta_init(&mut self, name: &str, value: &str) -> Result<String, LedgerError> {
+        self.conn
+            .execute(
+                "INSERT INTO ledger_meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                params![name, value],
+            )
+            .map_err(|e| storage("meta", e))?;
+        self.conn
+            .query_row(
+                "SELECT value FROM ledger_meta WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .map_err(|e| storage("meta", e))
+    }
+
+    fn secret_put(&mut self, name: &str, value: &str) -> Result<(), LedgerError> {
+        self.conn
+            .execute(
+                "INSERT INTO secrets (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                params![name, value],
+            )
+            .map_err(|e| storage("secret", e))?;
+        Ok(())
+    }
+
+    fn secret_get(&mut self, name: &str) -> Result<Option<String>, LedgerError> {
+        self.conn
+            .query_row(
+                "SELECT value FROM secrets WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| storage("secret", e))
+    }
+}
+
+impl Sqlite {
+    /// The raw connection, for tests that simulate tampering and for projections that keep
+    /// their own tables in the same file.
+    pub fn connection(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+struct SqliteTx<'a> {
+    tx: &'a rusqlite::Transaction<'a>,
+}
+
+impl WriteTx for SqliteTx<'_> {
+    fn head(&mut self) -> Result<Option<Head>, LedgerError> {
+        head(self.tx)
+    }
+
+    fn hashes_after(&mut self, after_seq: u64, limit: usize) -> Result<Vec<Hash>, LedgerError> {
+        hashes_after(self.tx, after_seq, limit)
+    }
+
+    fn insert_records(&mut self, records: &[Record]) -> Result<(), LedgerError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO ledger_records (seq, stream, event_type, event_version, payload, actor, site, recorded_at, reason, corrects, signature, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )
+            .map_err(|e| storage("insert", e))?;
+        for r in records {
+            let signature = r
+                .signature
+                .as_ref()
+                .map(|s| serde_json::to_string(s).expect("signature serializes"));
+            stmt.execute(params![
+                to_i64(r.seq),
+                r.stream,
+                r.event_type,
+                r.event_version,
+                r.payload,
+                r.actor,
+                r.site,
+                r.recorded_at.to_string(),
+                r.reason,
+                r.corrects.map(to_i64),
+                signature,
+                &r.prev_hash[..],
+                &r.hash[..],
+            ])
+            .map_err(|e| storage("insert record", e))?;
+        }
+        Ok(())
+    }
+
+    fn insert_checkpoint(&mut self, cp: &StoredCheckpoint) -> Result<(), LedgerError> {
+        self.tx
+            .execute(
+                "INSERT INTO ledger_checkpoints (size, root, note, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (size) DO NOTHING",
+                params![to_i64(cp.size), &cp.root[..], cp.note, cp.created_at.to_string()],
+            )
+            .map_err(|e| storage("insert checkpoint", e))?;
+        Ok(())
+    }
+
+    fn latest_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>, LedgerError> {
+        latest_checkpoint(self.tx)
+    }
+
+    fn idempotency_get(&mut self, key: &str) -> Result<Option<IdempotencyEntry>, LedgerError> {
+        self.tx
+            .query_row(
+                "SELECT fingerprint, first_seq, last_seq FROM ledger_idempotency WHERE key = ?1",
+                params![key],
+                |r| {
+                    Ok(IdempotencyEntry {
+                        fingerprint: blob_hash(r, 0)?,
+                        first_seq: r.get::<_, i64>(1)? as u64,
+                        last_seq: r.get::<_, i64>(2)? as u64,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| storage("idempotency", e))
+    }
+
+    fn idempotency_put(&mut self, key: &str, entry: &IdempotencyEntry) -> Result<(), LedgerError> {
+        self.tx
+            .execute(
+                "INSERT INTO ledger_idempotency (key, fingerprint, first_seq, last_seq) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    key,
+                    &entry.fingerprint[..],
+                    to_i64(entry.first_seq),
+                    to_i64(entry.last_seq)
+                ],
+            )
+            .map_err(|e| storage("idempotency", e))?;
+        Ok(())
+    }
+}
+
+const RECORD_COLUMNS: &str = "seq, stream, event_type, event_version, payload, actor, site, recorded_at, reason, corrects, signature, prev_hash, hash";
+
+fn record_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Record, LedgerError>> {
+    let seq = r.get::<_, i64>(0)? as u64;
+    let recorded_at: String = r.get(7)?;
+    let signature: Option<String> = r.get(10)?;
+    let parsed = (|| {
+        let recorded_at = Timestamp::parse(&recorded_at).map_err(|e| LedgerError::Corrupt {
+            reason: format!("record {seq}: recorded_at: {e}"),
+        })?;
+        let signature = signature
+            .map(|s| serde_json::from_str::<SignatureBlock>(&s))
+            .transpose()
+            .map_err(|e| LedgerError::Corrupt {
+                reason: format!("record {seq}: signature: {e}"),
+            })?;
+        Ok((recorded_at, signature))
+    })();
+    let (recorded_at, signature) = match parsed {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(e)),
+    };
+    Ok(Ok(Record {
+        seq,
+        stream: r.get(1)?,
+        event_type: r.get(2)?,
+        event_version: r.get(3)?,
+        payload: r.get(4)?,
+        actor: r.get(5)?,
+        site: r.get(6)?,
+        recorded_at,
+        reason: r.get(8)?,
+        corrects: r.get::<_, Option<i64>>(9)?.map(|c| c as u64),
+        signature,
+        prev_hash: blob_hash(r, 11)?,
+        hash: blob_hash(r, 12)?,
+    }))
+}
+
+fn checkpoint_from_row(r: &Row<'_>) -> rusqlite::Result<Result<StoredCheckpoint, LedgerError>> {
+    let size = r.get::<_, i64>(0)? as u64;
+    let created_at: String = r.get(3)?;
+    let created_at = match Timestamp::parse(&created_at) {
+        Ok(t) => t,
+        Err(e) => {
+            return Ok(Err(LedgerError::Corrupt {
+                reason: format!("checkpoint {size}: created_at: {e}"),
+            }));
+        }
+    };
+    Ok(Ok(StoredCheckpoint {
+        size,
+        root: blob_hash(r, 1)?,
+        note: r.get(2)?,
+        created_at,
+    }))
+}
+
+fn blob_hash(r: &Row<'_>, index: usize) -> rusqlite::Result<Hash> {
+    let bytes: Vec<u8> = r.get(index)?;
+    bytes.try_into().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Blob,
+            "a hash column holds 32 bytes".into(),
+        )
+    })
+}
+
+fn head(conn: &Connection) -> Result<Option<Head>, LedgerError> {
+    conn.query_row(
+        "SELECT seq, hash FROM ledger_records ORDER BY seq DESC LIMIT 1",
+        [],
+        |r| {
+            Ok(Head {
+                seq: r.get::<_, i64>(0)? as u64,
+                hash: blob_hash(r, 1)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(|e| storage("head", e))
+}
+
+fn hashes_after(conn: &Connection, after_seq: u64, limit: usize) -> Result<Vec<Hash>, LedgerError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT hash FROM ledger_records WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+        .map_err(|e| storage("hashes", e))?;
+    let rows = stmt
+        .query_map(params![to_i64(after_seq), limit as i64], |r| {
+            blob_hash(r, 0)
+        })
+        .map_err(|e| storage("hashes", e))?;
+    rows.map(|r| r.map_err(|e| storage("hashes", e))).collect()
+}
+
+fn latest_checkpoint(conn: &Connection) -> Result<Option<StoredCheckpoint>, LedgerError> {
+    conn.query_row(
+        "SELECT size, root, note, created_at FROM ledger_checkpoints ORDER BY size DESC LIMIT 1",
+        [],
+        checkpoint_from_row,
+    )
+    .optional()
+    .map_err(|e| storage("latest checkpoint", e))?
+    .transpose()
+}
+
+fn to_i64(v: u64) -> i64 {
+    // Cannot fail in practice: seq values stay far below 2^63.
+    i64::try_from(v).expect("seq below 2^63")
+}
+
+fn storage(what: &str, e: rusqlite::Error) -> LedgerError {
+    if let rusqlite::Error::SqliteFailure(err, _) = &e {
+        if err.code == rusqlite::ErrorCode::DiskFull {
+            return LedgerError::StorageFull {
+                reason: format!("{what}: {e}"),
+            };
+        }
+        if matches!(
+            err.code,
+            rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+        ) {
+            return LedgerError::Corrupt {
+                reason: format!("{what}: {e}"),
+            };
+        }
+    }
+    LedgerError::Storage {
+        reason: format!("sqlite {what}: {e}"),
+    }
+}
+
+fn corrupt(path: &str, e: rusqlite::Error) -> LedgerError {
+    match storage(path, e) {
+        LedgerError::Storage { reason } => LedgerError::Corrupt { reason },
+        other => other,
+    }
+}

@@ -1,0 +1,301 @@
+//! Whole-ledger verification: recomputes every chain hash, rebuilds the Merkle tree, checks
+//! every signed checkpoint against it, and names the first damage and its class.
+//!
+//! The verifier trusts nothing but the records it is given and the public key it is given.
+
+use crate::record::{self, Hash, Record};
+use crate::store::StoredCheckpoint;
+use cellops_tlog::{MerkleTree, NoteVerifier};
+use serde::Serialize;
+use std::fmt;
+
+/// The class of damage found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Damage {
+    /// A record's content no longer matches its hash.
+    Edited,
+    /// Records are missing from the middle of the log.
+    Deleted,
+    /// Records are intact but stored at the wrong position.
+    Reordered,
+    /// Records are missing from the end: a signed checkpoint covers more than exist.
+    Truncated,
+    /// Records are internally consistent but are not the history the site signed.
+    ForkedChain,
+    /// A checkpoint's signature does not verify with the trusted key.
+    BadSignature,
+}
+
+impl fmt::Display for Damage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Damage::Edited => "edited",
+            Damage::Deleted => "deleted",
+            Damage::Reordered => "reordered",
+            Damage::Truncated => "truncated",
+            Damage::ForkedChain => "forked chain",
+            Damage::BadSignature => "bad signature",
+        })
+    }
+}
+
+/// The first problem found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub damage: Damage,
+    /// The first bad record (or the checkpoint size for checkpoint problems).
+    pub seq: u64,
+    pub detail: String,
+}
+
+/// What verification saw.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifyReport {
+    pub records_checked: u64,
+    pub checkpoints_checked: u64,
+    /// Size of the largest checkpoint whose signature and root verified.
+    pub verified_checkpoint_size: u64,
+    pub problem: Option<Finding>,
+}
+
+impl VerifyReport {
+    pub fn is_ok(&self) -> bool {
+        self.problem.is_none()
+    }
+}
+
+/// How far around a bad record to look for the position it belongs at.
+const REORDER_WINDOW_RECORDS: u64 = 64;
+
+/// Streaming verifier: feed records in storage order, then `finish`.
+pub struct Verifier {
+    trusted: NoteVerifier,
+    checkpoints: Vec<StoredCheckpoint>,
+    next_checkpoint: usize,
+    expected_seq: u64,
+    prev_hash: Hash,
+    tree: MerkleTree,
+    report: VerifyReport,
+    /// Records that arrived ahead of `expected_seq`, held back to tell a reordering (the
+    /// missing record turns up soon) from a deletion (it never does).
+    ahead: Vec<u64>,
+}
+
+impl Verifier {
+    /// `checkpoints` in any order; `trusted` is the only key whose signatures count.
+    pub fn new(trusted: NoteVerifier, mut checkpoints: Vec<StoredCheckpoint>) -> Verifier {
+        checkpoints.sort_by_key(|c| c.size);
+        let mut v = Verifier {
+            trusted,
+            checkpoints,
+            next_checkpoint: 0,
+            expected_seq: 1,
+            prev_hash: record::genesis_hash(),
+            tree: MerkleTree::new(),
+            report: VerifyReport::default(),
+            ahead: Vec::new(),
+        };
+        v.check_checkpoints_at(0);
+        v
+    }
+
+    pub fn failed(&self) -> bool {
+        self.report.problem.is_some()
+    }
+
+    fn fail(&mut self, damage: Damage, seq: u64, detail: String) {
+        if self.report.problem.is_none() {
+            self.report.problem = Some(Finding {
+                damage,
+                seq,
+                detail,
+            });
+        }
+    }
+
+    /// Checks the next record in storage order.
+    pub fn feed(&mut self, r: &Record) {
+        if self.failed() {
+            return;
+        }
+        let expected = self.expected_seq;
+        if let Some(&first_ahead) = self.ahead.first() {
+            if r.seq == expected {
+                return self.fail(
+                    Damage::Reordered,
+                    expected,
+                    format!("record {expected} appears after record {first_ahead} (records must be in seq order)"),
+                );
+            }
+            self.ahead.push(r.seq);
+            if self.ahead.len() as u64 >= REORDER_WINDOW_RECORDS {
+                self.fail_deleted();
+            }
+            return;
+        }
+        if r.seq > expected {
+            self.ahead.push(r.seq);
+            return;
+        }
+        if r.seq < expected {
+            return self.fail(
+                Damage::Reordered,
+                r.seq,
+                format!(
+                    "record {} appears after record {} (records must be in seq order)",
+                    r.seq,
+                    expected - 1
+                ),
+            );
+        }
+        if r.computed_hash() != r.hash {
+            if let Some(home) = belongs_elsewhere(r) {
+                return self.fail(
+                    Damage::Reordered,
+                    r.seq,
+                    format!(
+                        "the record stored at position {} is intact but belongs at position {home}",
+                        r.seq
+                    ),
+                );
+            }
+            return self.fail(
+                Damage::Edited,
+                r.seq,
+                format!(
+                    "record {} ({}, stream {}) does not match its hash: its content was changed after it was recorded",
+                    r.seq, r.event_type, r.stream
+                ),
+            );
+        }
+        if !record::signature_binds(r) {
+            return self.fail(
+                Damage::Edited,
+                r.seq,
+                format!(
+                    "record {}: its e-signature is not bound to its content (signature copied or altered)",
+                    r.seq
+                ),
+            );
+        }
+        if r.prev_hash != self.prev_hash {
+            return self.fail(
+                Damage::ForkedChain,
+                r.seq,
+                format!(
+                    "record {} is self-consistent but does not follow record {}: it belongs to another history",
+                    r.seq,
+                    r.seq - 1
+                ),
+            );
+        }
+        self.prev_hash = r.hash;
+        self.expected_seq += 1;
+        self.tree.push(r.leaf_hash());
+        self.report.records_checked += 1;
+        self.check_checkpoints_at(self.tree.len());
+    }
+
+    /// Verifies every checkpoint of exactly `size` records against the rebuilt tree.
+    fn check_checkpoints_at(&mut self, size: u64) {
+        while let Some(cp) = self.checkpoints.get(self.next_checkpoint).cloned() {
+            if cp.size > size || self.failed() {
+                return;
+            }
+            self.next_checkpoint += 1;
+            self.report.checkpoints_checked += 1;
+            let opened = match cellops_tlog::open_checkpoint(
+                &cp.note,
+                std::slice::from_ref(&self.trusted),
+            ) {
+                Ok(c) => c,
+                Err(e) => {
+                    return self.fail(
+                        Damage::BadSignature,
+                        cp.size,
+                        format!("checkpoint of size {}: {e}", cp.size),
+                    );
+                }
+            };
+            if opened.size != cp.size || opened.root != cp.root {
+                return self.fail(
+                    Damage::BadSignature,
+                    cp.size,
+                    format!(
+                        "checkpoint of size {}: the stored size or root differs from the signed note",
+                        cp.size
+                    ),
+                );
+            }
+            if cp.size == 0 {
+                continue;
+            }
+            let root = self.tree.root_at(cp.size).unwrap_or([0; 32]);
+            if root != opened.root {
+                let after = self
+                    .checkpoints
+                    .iter()
+                    .take(self.next_checkpoint - 1)
+                    .map(|c| c.size)
+                    .next_back()
+                    .unwrap_or(0);
+                return self.fail(
+                    Damage::ForkedChain,
+                    after + 1,
+                    format!(
+                        "records {} to {} do not match the signed checkpoint of size {}: history was rewritten after it was signed",
+                        after + 1,
+                        cp.size,
+                        cp.size
+                    ),
+                );
+            }
+            self.report.verified_checkpoint_size = cp.size;
+        }
+    }
+
+    fn fail_deleted(&mut self) {
+        let expected = self.expected_seq;
+        let next_present = self.ahead.iter().copied().min().unwrap_or(expected + 1);
+        let detail = if next_present == expected + 1 {
+            format!("record {expected} is missing (the next record present is {next_present})")
+        } else {
+            format!("records {expected} to {} are missing", next_present - 1)
+        };
+        self.fail(Damage::Deleted, expected, detail);
+    }
+
+    pub fn finish(mut self) -> VerifyReport {
+        if !self.failed() && !self.ahead.is_empty() {
+            self.fail_deleted();
+        }
+        if !self.failed()
+            && let Some(cp) = self.checkpoints.get(self.next_checkpoint)
+        {
+            let size = self.tree.len();
+            let largest = self.checkpoints.last().map_or(cp.size, |c| c.size);
+            self.fail(
+                    Damage::Truncated,
+                    size + 1,
+                    format!(
+                        "the log ends at record {size} but a signed checkpoint covers {largest} records: records {} to {largest} are missing",
+                        size + 1
+                    ),
+                );
+        }
+        self.report
+    }
+}
+
+/// Whether `r` is intact but sits at the wrong position: does it hash correctly as the
+/// record with another seq nearby?
+fn belongs_elsewhere(r: &Record) -> Option<u64> {
+    let low = r.seq.saturating_sub(REORDER_WINDOW_RECORDS).max(1);
+    let high = r.seq + REORDER_WINDOW_RECORDS;
+    (low..=high).filter(|s| *s != r.seq).find(|s| {
+        let mut moved = r.clone();
+        moved.seq = *s;
+        moved.computed_hash() == r.hash
+    })
+}
