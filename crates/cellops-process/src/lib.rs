@@ -8,6 +8,7 @@
 //! Architecture invariant: no IO, no clock, no randomness. Time, people and measured values
 //! arrive inside commands; the qualification check is injected.
 
+pub mod engine;
 pub mod recipe;
 pub mod shipped;
 pub mod units;

@@ -1,6 +1,7 @@
 //! Integration tests of cellops-process, one binary (STYLE.md: one link step).
 
 mod diff;
+mod engine;
 mod hash;
 mod shipped;
 mod validation;
