@@ -173,27 +173,28 @@ pub enum IsbtError {
     },
     /// The typed check character does not match the code: a character was mistyped.
     #[error(
-        "position {position}: check character {found:?} does not match the code (expected {expected:?}). \
-         One of the characters was mistyped or misread: compare every character with the label and \
-         retype, or scan the barcode"
+        "position {position}: check character {found:?} does not match the code. One of the \
+         characters was mistyped or misread: compare every character with the label and retype \
+         it all, or scan the barcode"
     )]
     CheckCharacterMismatch {
         /// 1-based position of the check character.
         position: usize,
-        /// The check character computed from the code.
+        /// The check character computed from the code. Deliberately not shown to the user:
+        /// a person told the "right" check character would type it over a mistyped code.
         expected: char,
         /// The check character given.
         found: char,
     },
     /// A DIN flag pair that should carry the DIN's check value does not.
     #[error(
-        "position {position}: flag characters {found:02} do not match this DIN (expected {expected:02}, \
-         its built-in check value). The barcode is damaged or was misread: scan it again"
+        "position {position}: flag characters {found:02} do not match this DIN (they carry its \
+         check value). The barcode is damaged or was misread: scan it again"
     )]
     FlagCheckMismatch {
         /// 1-based position of the first flag character.
         position: usize,
-        /// The Type 3 flag value computed from the DIN (60–96).
+        /// The Type 3 flag value computed from the DIN (60–96); not shown, as for K.
         expected: u8,
         /// The flag value found (60–96).
         found: u8,
