@@ -479,3 +479,35 @@ pub struct DecisionStep {
     /// What happens when the latest day is reached without the target.
     pub on_latest_day_not_met: LimitAction,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_device_operation_listed() {
+        for (op, name) in DEVICE_OPERATIONS {
+            assert_eq!(DeviceOperation::parse(name), Some(*op));
+            assert_eq!(op.name(), *name);
+        }
+        assert_eq!(
+            DEVICE_OPERATIONS.len(),
+            12,
+            "a new DeviceOperation needs a name"
+        );
+    }
+
+    #[test]
+    fn versions_parse_and_display() {
+        assert_eq!(RecipeVersion::parse("7"), Some(RecipeVersion::Integer(7)));
+        assert_eq!(
+            RecipeVersion::parse("1.2.0")
+                .map(|v| v.to_string())
+                .as_deref(),
+            Some("1.2.0")
+        );
+        for bad in ["", "1.2", "1.x.0", "-1", "1.2.3.4", "+1"] {
+            assert_eq!(RecipeVersion::parse(bad), None, "{bad}");
+        }
+    }
+}
