@@ -52,6 +52,7 @@ pub fn fit_svg(
             .x_desc("culture day")
             .y_desc("viable cells per mL (log)")
             .y_label_formatter(&|v| format!("{v:.1e}"))
+            .max_light_lines(1)
             .axis_desc_style(("sans-serif", 16))
             .label_style(("sans-serif", 14))
             .draw()

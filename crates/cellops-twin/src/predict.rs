@@ -215,3 +215,17 @@ pub fn predict_dose_day(
         forecast,
     })
 }
+
+/// [`predict_dose_day`] with its Monte Carlo RNG seeded from `seed` (ChaCha8), for callers
+/// that hold a seed rather than an RNG.
+pub fn predict_dose_day_seeded(
+    process: &TCellProcess,
+    observations: &Observations,
+    order: &DoseOrder,
+    samples: usize,
+    seed: u64,
+) -> Result<Prediction, TwinError> {
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    predict_dose_day(process, observations, order, samples, &mut rng)
+}

@@ -235,6 +235,14 @@ pub fn sample_params(base: &TCellParams, donor: Donor, rng: &mut impl Rng) -> TC
     p
 }
 
+/// `n` lots drawn with [`sample_params`] from a ChaCha8 RNG seeded with `seed` (for callers
+/// that hold a seed rather than an RNG, e.g. benchmarks).
+pub fn sample_lots(base: &TCellParams, donor: Donor, n: usize, seed: u64) -> Vec<TCellParams> {
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| sample_params(base, donor, &mut rng)).collect()
+}
+
 /// Draws the CD3+ cells collected by one leukapheresis: log-normal with the median and IQR
 /// of the UK paediatric cohort (Blood Cancer J 2024).
 pub fn sample_apheresis_cd3_cells(rng: &mut impl Rng) -> f64 {

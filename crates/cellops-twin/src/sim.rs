@@ -280,22 +280,33 @@ impl CultureSim {
 
     /// Advances by `dt` and applies the product's standard protocol as actions fall due
     /// (scheduled CAR-T actions; MSC exchanges every 3.5 d and passage at the confluence
-    /// target). Returns the actions taken with their times in hours.
+    /// target). Actions due at the start of the interval are applied first; actions due
+    /// exactly at its end are left for the next call, so a reading taken between calls sees
+    /// the culture before that time's actions (as a sample taken before a feed). Returns
+    /// the actions taken with their times in hours.
     pub fn step_with_protocol(&mut self, dt: Hours) -> Result<Vec<(f64, Action)>, TwinError> {
         let t_end = self.time_h + dt.get();
         let mut taken = Vec::new();
+        self.apply_due(&mut taken)?;
         while self.time_h < t_end {
             let h = (t_end - self.time_h).min(SUBSTEP_H_MAX);
             let target = self.time_h + h;
-            let next = self.next_protocol_time().filter(|t| *t < target);
-            let h = next.map_or(h, |t| (t - self.time_h).max(0.0));
+            let next = self.next_protocol_time().filter(|t| *t < target && *t > self.time_h);
+            let h = next.map_or(h, |t| t - self.time_h);
             self.step(Hours::new("dt", h)?)?;
-            for action in self.due_protocol_actions() {
-                self.apply(action)?;
-                taken.push((self.time_h, action));
+            if self.time_h < t_end {
+                self.apply_due(&mut taken)?;
             }
         }
         Ok(taken)
+    }
+
+    fn apply_due(&mut self, taken: &mut Vec<(f64, Action)>) -> Result<(), TwinError> {
+        for action in self.due_protocol_actions() {
+            self.apply(action)?;
+            taken.push((self.time_h, action));
+        }
+        Ok(())
     }
 
     fn next_protocol_time(&self) -> Option<f64> {
