@@ -35,7 +35,9 @@ pub enum TwinError {
         time_h: f64,
     },
     /// The ODE integrator could not meet its tolerance with the smallest allowed step.
-    #[error("integrator step size fell below {step_h_min} h at t = {time_h} h (rule: the model must stay smooth; check the parameters)")]
+    #[error(
+        "integrator step size fell below {step_h_min} h at t = {time_h} h (rule: the model must stay smooth; check the parameters)"
+    )]
     StepTooSmall {
         /// The smallest step allowed, in hours.
         step_h_min: f64,
@@ -43,7 +45,9 @@ pub enum TwinError {
         time_h: f64,
     },
     /// The integrator needed more steps than its limit.
-    #[error("integrator exceeded {steps_max} steps before t = {time_h} h (rule: steps ≤ {steps_max})")]
+    #[error(
+        "integrator exceeded {steps_max} steps before t = {time_h} h (rule: steps ≤ {steps_max})"
+    )]
     TooManySteps {
         /// The step limit.
         steps_max: usize,

@@ -20,7 +20,8 @@ use crate::tcell::{self, TCellModel, TCellParams};
 /// Number of fitted parameters.
 pub const FIT_PARAMS: usize = 4;
 /// Names of the fitted parameters, in vector order.
-pub const FIT_PARAM_NAMES: [&str; FIT_PARAMS] = ["mu_max_per_h", "t_lag_h", "k_s_per_h", "kd0_per_h"];
+pub const FIT_PARAM_NAMES: [&str; FIT_PARAMS] =
+    ["mu_max_per_h", "t_lag_h", "k_s_per_h", "kd0_per_h"];
 /// Prior sd of each ln-parameter (half the ln-width of the bioprocess.md range; k_s wider
 /// because the calibrated value lies outside its table range).
 pub const PRIOR_LN_SD: [f64; FIT_PARAMS] = [0.36, 0.55, 1.0, 0.8];
@@ -147,17 +148,23 @@ pub fn fit(process: &TCellProcess, observations: &Observations) -> Result<Fit, T
     }
     let solver = NelderMead::new(simplex)
         .with_sd_tolerance(1e-6)
-        .map_err(|e| TwinError::Fit { reason: e.to_string() })?;
+        .map_err(|e| TwinError::Fit {
+            reason: e.to_string(),
+        })?;
     let result = Executor::new(problem, solver)
         .configure(|s| s.max_iters(FIT_ITERATIONS_MAX))
         .timer(false)
         .run()
-        .map_err(|e| TwinError::Fit { reason: e.to_string() })?;
+        .map_err(|e| TwinError::Fit {
+            reason: e.to_string(),
+        })?;
     let best = result
         .state()
         .get_best_param()
         .cloned()
-        .ok_or_else(|| TwinError::Fit { reason: "no best parameters".to_string() })?;
+        .ok_or_else(|| TwinError::Fit {
+            reason: "no best parameters".to_string(),
+        })?;
     let mut ln_params = [0.0; FIT_PARAMS];
     ln_params.copy_from_slice(&best);
     finish_fit(process, observations, ln_params)
@@ -194,7 +201,11 @@ fn finish_fit(
     }
     let ssr: f64 = r0.iter().map(|x| x * x).sum();
     let dof = r0.len().saturating_sub(FIT_PARAMS);
-    let residual_scale = if dof > 0 { (ssr / dof as f64).sqrt().max(1.0) } else { 1.0 };
+    let residual_scale = if dof > 0 {
+        (ssr / dof as f64).sqrt().max(1.0)
+    } else {
+        1.0
+    };
     for row in precision.iter_mut() {
         for v in row.iter_mut() {
             *v /= residual_scale * residual_scale;

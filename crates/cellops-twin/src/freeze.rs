@@ -211,7 +211,11 @@ pub fn simulate(
                     time_min: t_s / 60.0,
                     chamber_c,
                     sample_c,
-                    ice_fraction: if nucleated { ice_fraction(sample_c, t_f) } else { 0.0 },
+                    ice_fraction: if nucleated {
+                        ice_fraction(sample_c, t_f)
+                    } else {
+                        0.0
+                    },
                 });
                 next_record_s += record_every_s;
             }
@@ -246,7 +250,8 @@ pub fn simulate(
 /// Adiabatic partial freezing at nucleation: the T' in [T_nuc, T_f] with
 /// `c·(T' − T_nuc) = L·φ(T')`, by bisection.
 fn nucleation_jump(t_nuc: f64, t_f: f64) -> f64 {
-    let g = |t: f64| SPECIFIC_HEAT_J_PER_G_K * (t - t_nuc) - LATENT_HEAT_J_PER_G * ice_fraction(t, t_f);
+    let g =
+        |t: f64| SPECIFIC_HEAT_J_PER_G_K * (t - t_nuc) - LATENT_HEAT_J_PER_G * ice_fraction(t, t_f);
     let (mut lo, mut hi) = (t_nuc, t_f);
     for _ in 0..60 {
         let mid = 0.5 * (lo + hi);
@@ -295,7 +300,10 @@ pub fn post_thaw_viability(
     let solution_effects =
         SLOW_COOLING_LOSS_PER_LN * (SLOW_COOLING_C_PER_MIN / cooling_c_per_min).ln().max(0.0);
     let loss = (BASE_LOSS_FRACTION + recrystallisation + solution_effects).min(1.0);
-    Fraction::new("post_thaw_viability", check_fraction("pre", pre.get())? * (1.0 - loss))
+    Fraction::new(
+        "post_thaw_viability",
+        check_fraction("pre", pre.get())? * (1.0 - loss),
+    )
 }
 
 /// Time to thaw a bag fully in a 37 °C bath or dry thawer, min: 10-50 mL bags took ~2-4 min

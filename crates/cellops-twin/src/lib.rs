@@ -25,6 +25,6 @@ pub mod tcell;
 pub mod units;
 
 pub use error::TwinError;
-pub use product::Product;
 pub use predict::{DoseOrder, Prediction, predict_dose_day};
+pub use product::Product;
 pub use sim::{Action, CultureSim, TrueState};

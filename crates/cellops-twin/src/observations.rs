@@ -38,7 +38,11 @@ impl Observations {
     /// Rows are numbered from 2 as if a header were row 1.
     pub fn new(rows: Vec<Observation>) -> Result<Observations, TwinError> {
         if rows.is_empty() {
-            return Err(obs_err(1, "time_h", "no observations: give at least one row"));
+            return Err(obs_err(
+                1,
+                "time_h",
+                "no observations: give at least one row",
+            ));
         }
         if rows.len() > OBSERVATIONS_MAX {
             return Err(obs_err(
@@ -53,28 +57,46 @@ impl Observations {
             non_negative(row, "time_h", r.time_h)?;
             non_negative(row, "viable_cells_per_ml", r.viable_cells_per_ml)?;
             if r.viable_cells_per_ml == 0.0 {
-                return Err(obs_err(row, "viable_cells_per_ml", "must be > 0 (the fit works on log counts)"));
+                return Err(obs_err(
+                    row,
+                    "viable_cells_per_ml",
+                    "must be > 0 (the fit works on log counts)",
+                ));
             }
-            for (name, v) in [("volume_ml", r.volume_ml), ("glucose_mm", r.glucose_mm), ("lactate_mm", r.lactate_mm)] {
+            for (name, v) in [
+                ("volume_ml", r.volume_ml),
+                ("glucose_mm", r.glucose_mm),
+                ("lactate_mm", r.lactate_mm),
+            ] {
                 if let Some(v) = v {
                     non_negative(row, name, v)?;
                 }
             }
-            for (name, v) in [("viability", r.viability), ("car_pos_fraction", r.car_pos_fraction)] {
-                if let Some(v) = v {
-                    if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
-                        return Err(obs_err(row, name, &format!("{v} is not a fraction in [0, 1]")));
-                    }
-                }
-            }
-            if let Some(p) = prev {
-                if r.time_h <= p {
+            for (name, v) in [
+                ("viability", r.viability),
+                ("car_pos_fraction", r.car_pos_fraction),
+            ] {
+                if let Some(v) = v
+                    && !(v.is_finite() && (0.0..=1.0).contains(&v))
+                {
                     return Err(obs_err(
                         row,
-                        "time_h",
-                        &format!("{} h is not after the previous row's {p} h (rule: rows in strictly ascending time)", r.time_h),
+                        name,
+                        &format!("{v} is not a fraction in [0, 1]"),
                     ));
                 }
+            }
+            if let Some(p) = prev
+                && r.time_h <= p
+            {
+                return Err(obs_err(
+                    row,
+                    "time_h",
+                    &format!(
+                        "{} h is not after the previous row's {p} h (rule: rows in strictly ascending time)",
+                        r.time_h
+                    ),
+                ));
             }
             prev = Some(r.time_h);
         }
@@ -142,7 +164,15 @@ const COLUMNS: [(&str, Quantity, f64); 16] = [
 ];
 
 /// Column stems without a unit, for the "missing unit" message.
-const STEMS: [&str; 7] = ["time", "viable_cells", "volume", "viability", "car_pos", "glucose", "lactate"];
+const STEMS: [&str; 7] = [
+    "time",
+    "viable_cells",
+    "volume",
+    "viability",
+    "car_pos",
+    "glucose",
+    "lactate",
+];
 
 fn accepted_for(stem: &str) -> String {
     COLUMNS
@@ -158,7 +188,10 @@ fn parse_header(line: &str) -> Result<Vec<(Quantity, f64, String)>, TwinError> {
     for raw in line.split(',') {
         let name = raw.trim().to_ascii_lowercase();
         let Some(&(_, q, f)) = COLUMNS.iter().find(|(n, _, _)| *n == name) else {
-            let problem = match STEMS.iter().find(|s| name == **s || name.starts_with(&format!("{s}_"))) {
+            let problem = match STEMS
+                .iter()
+                .find(|s| name == **s || name.starts_with(&format!("{s}_")))
+            {
                 Some(stem) => format!("no recognised unit; write one of: {}", accepted_for(stem)),
                 None => format!(
                     "unknown column; accepted: {}",
@@ -168,11 +201,18 @@ fn parse_header(line: &str) -> Result<Vec<(Quantity, f64, String)>, TwinError> {
             return Err(obs_err(1, &name, &problem));
         };
         if let Some((_, _, other)) = cols.iter().find(|(cq, _, _)| *cq == q) {
-            return Err(obs_err(1, &name, &format!("same quantity as column {other:?}; keep one")));
+            return Err(obs_err(
+                1,
+                &name,
+                &format!("same quantity as column {other:?}; keep one"),
+            ));
         }
         cols.push((q, f, name));
     }
-    for (q, name) in [(Quantity::Time, "time_h"), (Quantity::ViableDensity, "viable_cells_per_ml")] {
+    for (q, name) in [
+        (Quantity::Time, "time_h"),
+        (Quantity::ViableDensity, "viable_cells_per_ml"),
+    ] {
         if !cols.iter().any(|(cq, _, _)| *cq == q) {
             return Err(obs_err(1, name, "required column is missing"));
         }
@@ -190,21 +230,33 @@ pub fn parse_csv(text: &str) -> Result<Observations, TwinError> {
         .map(|(i, l)| (i + 1, l.trim()))
         .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'));
     let Some((_, header)) = lines.next() else {
-        return Err(obs_err(1, "time_h", "empty file: expected a header such as time_h,viable_cells_per_ml"));
+        return Err(obs_err(
+            1,
+            "time_h",
+            "empty file: expected a header such as time_h,viable_cells_per_ml",
+        ));
     };
     let cols = parse_header(header)?;
     let mut rows = Vec::new();
     let mut prev_time: Option<f64> = None;
     for (line_no, line) in lines {
         if rows.len() >= OBSERVATIONS_MAX {
-            return Err(obs_err(line_no, "time_h", &format!("more than OBSERVATIONS_MAX = {OBSERVATIONS_MAX} rows")));
+            return Err(obs_err(
+                line_no,
+                "time_h",
+                &format!("more than OBSERVATIONS_MAX = {OBSERVATIONS_MAX} rows"),
+            ));
         }
         let cells: Vec<&str> = line.split(',').map(str::trim).collect();
         if cells.len() != cols.len() {
             return Err(obs_err(
                 line_no,
                 &cols[cells.len().min(cols.len() - 1)].2,
-                &format!("{} cells but the header has {} columns", cells.len(), cols.len()),
+                &format!(
+                    "{} cells but the header has {} columns",
+                    cells.len(),
+                    cols.len()
+                ),
             ));
         }
         let mut r = Observation {
@@ -224,13 +276,18 @@ pub fn parse_csv(text: &str) -> Result<Observations, TwinError> {
                     .parse()
                     .map_err(|_| obs_err(line_no, name, &format!("{cell:?} is not a number")))?;
                 if !(v.is_finite() && v >= 0.0) {
-                    return Err(obs_err(line_no, name, &format!("{v} must be finite and ≥ 0")));
+                    return Err(obs_err(
+                        line_no,
+                        name,
+                        &format!("{v} must be finite and ≥ 0"),
+                    ));
                 }
                 Some(v * factor)
             };
             match q {
                 Quantity::Time | Quantity::ViableDensity => {
-                    let v = value.ok_or_else(|| obs_err(line_no, name, "required value is empty"))?;
+                    let v =
+                        value.ok_or_else(|| obs_err(line_no, name, "required value is empty"))?;
                     if *q == Quantity::Time {
                         r.time_h = v;
                     } else {
@@ -244,28 +301,50 @@ pub fn parse_csv(text: &str) -> Result<Observations, TwinError> {
                 Quantity::Lactate => r.lactate_mm = value,
             }
         }
-        if let Some(p) = prev_time {
-            if r.time_h <= p {
-                let name = &cols.iter().find(|c| c.0 == Quantity::Time).expect("header has a time column").2;
-                return Err(obs_err(
-                    line_no,
-                    name,
-                    &format!("{} h is not after the previous row's {p} h (rule: rows in strictly ascending time)", r.time_h),
-                ));
-            }
+        if let Some(p) = prev_time
+            && r.time_h <= p
+        {
+            let name = &cols
+                .iter()
+                .find(|c| c.0 == Quantity::Time)
+                .expect("header has a time column")
+                .2;
+            return Err(obs_err(
+                line_no,
+                name,
+                &format!(
+                    "{} h is not after the previous row's {p} h (rule: rows in strictly ascending time)",
+                    r.time_h
+                ),
+            ));
         }
         prev_time = Some(r.time_h);
         for (label, v) in [("viability", r.viability), ("car_pos", r.car_pos_fraction)] {
-            if let Some(v) = v {
-                if v > 1.0 {
-                    let col = cols.iter().find(|c| c.2.starts_with(label)).map_or(label, |c| c.2.as_str());
-                    return Err(obs_err(line_no, col, &format!("{v} exceeds 100 % (rule: a fraction in [0, 1])")));
-                }
+            if let Some(v) = v
+                && v > 1.0
+            {
+                let col = cols
+                    .iter()
+                    .find(|c| c.2.starts_with(label))
+                    .map_or(label, |c| c.2.as_str());
+                return Err(obs_err(
+                    line_no,
+                    col,
+                    &format!("{v} exceeds 100 % (rule: a fraction in [0, 1])"),
+                ));
             }
         }
         if r.viable_cells_per_ml == 0.0 {
-            let col = &cols.iter().find(|c| c.0 == Quantity::ViableDensity).expect("header has a density column").2;
-            return Err(obs_err(line_no, col, "must be > 0 (the fit works on log counts)"));
+            let col = &cols
+                .iter()
+                .find(|c| c.0 == Quantity::ViableDensity)
+                .expect("header has a density column")
+                .2;
+            return Err(obs_err(
+                line_no,
+                col,
+                "must be > 0 (the fit works on log counts)",
+            ));
         }
         rows.push(r);
     }
@@ -294,7 +373,10 @@ mod tests {
     fn missing_unit_names_row_and_column() {
         let err = parse_csv("time_h,viable_cells_per_ml,glucose\n0,1e6,10\n").unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("row 1") && msg.contains("\"glucose\"") && msg.contains("glucose_mm"), "{msg}");
+        assert!(
+            msg.contains("row 1") && msg.contains("\"glucose\"") && msg.contains("glucose_mm"),
+            "{msg}"
+        );
     }
 
     #[test]

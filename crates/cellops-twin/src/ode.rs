@@ -108,9 +108,8 @@ fn initial_step<const N: usize>(
     let scale: Vec<f64> = (0..N)
         .map(|i| tol.atol[i] + tol.rtol * y0[i].abs())
         .collect();
-    let rms = |v: &[f64; N]| {
-        ((0..N).map(|i| (v[i] / scale[i]).powi(2)).sum::<f64>() / N as f64).sqrt()
-    };
+    let rms =
+        |v: &[f64; N]| ((0..N).map(|i| (v[i] / scale[i]).powi(2)).sum::<f64>() / N as f64).sqrt();
     let d0 = rms(y0);
     let d1 = rms(f0);
     let h0 = if d0 < 1e-5 || d1 < 1e-5 {
@@ -250,7 +249,16 @@ mod tests {
     #[test]
     fn exponential_growth_matches_closed_form() {
         let mut mem = StepMemory::default();
-        let y = integrate(|_, y| [0.3 * y[0]], 0.0, [2.0], 10.0, &TOL1, &["x"], &mut mem).unwrap();
+        let y = integrate(
+            |_, y| [0.3 * y[0]],
+            0.0,
+            [2.0],
+            10.0,
+            &TOL1,
+            &["x"],
+            &mut mem,
+        )
+        .unwrap();
         let exact = 2.0 * (3.0f64).exp();
         assert!((y[0] - exact).abs() / exact < 1e-7, "{} vs {exact}", y[0]);
     }

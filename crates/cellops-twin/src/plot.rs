@@ -58,33 +58,53 @@ pub fn fit_svg(
             .draw()
             .map_err(plot_err)?;
         let series = |pick: fn(&crate::predict::ForecastPoint) -> f64| {
-            f.iter().map(move |p| (p.time_h / 24.0, pick(p))).collect::<Vec<_>>()
+            f.iter()
+                .map(move |p| (p.time_h / 24.0, pick(p)))
+                .collect::<Vec<_>>()
         };
         let band = RGBColor(120, 150, 220);
         chart
-            .draw_series(LineSeries::new(series(|p| p.p10_cells_per_ml), band.stroke_width(1)))
+            .draw_series(LineSeries::new(
+                series(|p| p.p10_cells_per_ml),
+                band.stroke_width(1),
+            ))
             .map_err(plot_err)?
             .label("10-90 % Monte Carlo band")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], band));
         chart
-            .draw_series(LineSeries::new(series(|p| p.p90_cells_per_ml), band.stroke_width(1)))
+            .draw_series(LineSeries::new(
+                series(|p| p.p90_cells_per_ml),
+                band.stroke_width(1),
+            ))
             .map_err(plot_err)?;
         let median = RGBColor(30, 60, 160);
         chart
-            .draw_series(LineSeries::new(series(|p| p.p50_cells_per_ml), median.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                series(|p| p.p50_cells_per_ml),
+                median.stroke_width(2),
+            ))
             .map_err(plot_err)?
             .label("Monte Carlo median")
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], median.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], median.stroke_width(2))
+            });
         let best = RGBColor(200, 80, 20);
         chart
-            .draw_series(LineSeries::new(series(|p| p.fit_cells_per_ml), best.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                series(|p| p.fit_cells_per_ml),
+                best.stroke_width(2),
+            ))
             .map_err(plot_err)?
             .label("best fit")
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], best.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], best.stroke_width(2))
+            });
         chart
-            .draw_series(observations.rows().iter().map(|r| {
-                Circle::new((r.time_h / 24.0, r.viable_cells_per_ml), 5, BLACK.filled())
-            }))
+            .draw_series(
+                observations.rows().iter().map(|r| {
+                    Circle::new((r.time_h / 24.0, r.viable_cells_per_ml), 5, BLACK.filled())
+                }),
+            )
             .map_err(plot_err)?
             .label("observed")
             .legend(|(x, y)| Circle::new((x + 10, y), 5, BLACK.filled()));

@@ -132,7 +132,11 @@ fn run_sample(
                 let a = (prev.viable_cells() * car(prev)).max(1.0).ln();
                 let b = (s.viable_cells() * car(s)).ln();
                 let target = order.dose_car_pos_cells.ln();
-                let f = if b > a { ((target - a) / (b - a)).clamp(0.0, 1.0) } else { 1.0 };
+                let f = if b > a {
+                    ((target - a) / (b - a)).clamp(0.0, 1.0)
+                } else {
+                    1.0
+                };
                 (times[i - 1] + f * (times[i] - times[i - 1])) / 24.0
             };
             let meets = s.viability() >= order.viability_min && car(s) >= order.car_pos_min;
@@ -174,7 +178,13 @@ pub fn predict_dose_day(
     let steps = (order.days_max * 24.0 / FORECAST_STEP_H).ceil() as usize;
     let times: Vec<f64> = (0..=steps).map(|i| i as f64 * FORECAST_STEP_H).collect();
     let car_observed = observations.latest_car_pos_fraction();
-    let best = run_sample(&TCellModel::new(fit.params.clone())?, process, order, car_observed, &times)?;
+    let best = run_sample(
+        &TCellModel::new(fit.params.clone())?,
+        process,
+        order,
+        car_observed,
+        &times,
+    )?;
     let mut days = Vec::with_capacity(samples);
     let mut meets = 0usize;
     let mut columns: Vec<Vec<f64>> = vec![Vec::with_capacity(samples); times.len()];
@@ -207,7 +217,10 @@ pub fn predict_dose_day(
         .collect();
     Ok(Prediction {
         median_day: finite(percentile(&days, 0.5)),
-        interval_80: (finite(percentile(&days, 0.1)), finite(percentile(&days, 0.9))),
+        interval_80: (
+            finite(percentile(&days, 0.1)),
+            finite(percentile(&days, 0.9)),
+        ),
         p_meets_specs: meets as f64 / samples as f64,
         p_dose_reached: reached as f64 / samples as f64,
         samples,

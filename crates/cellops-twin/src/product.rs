@@ -186,7 +186,10 @@ pub fn sample_params(base: &TCellParams, donor: Donor, rng: &mut impl Rng) -> TC
             let (l, h, d) = (lo.ln(), hi.ln(), default.ln());
             ((d + (l - d) * width).exp(), (d + (h - d) * width).exp())
         } else {
-            (default + (lo - default) * width, default + (hi - default) * width)
+            (
+                default + (lo - default) * width,
+                default + (hi - default) * width,
+            )
         };
         let u: f64 = rng.gen_range(0.0..1.0);
         if log {
@@ -240,7 +243,9 @@ pub fn sample_params(base: &TCellParams, donor: Donor, rng: &mut impl Rng) -> TC
 pub fn sample_lots(base: &TCellParams, donor: Donor, n: usize, seed: u64) -> Vec<TCellParams> {
     use rand::SeedableRng;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    (0..n).map(|_| sample_params(base, donor, &mut rng)).collect()
+    (0..n)
+        .map(|_| sample_params(base, donor, &mut rng))
+        .collect()
 }
 
 /// Draws the CD3+ cells collected by one leukapheresis: log-normal with the median and IQR

@@ -180,9 +180,7 @@ fn noise_sd(kind: SensorKind, value: f64) -> f64 {
     match kind {
         SensorKind::ViableDensity => COUNT_CV * value.abs(),
         SensorKind::Viability => VIABILITY_SD_PERCENT,
-        SensorKind::Glucose | SensorKind::Lactate => {
-            METABOLITE_SD_MM + METABOLITE_CV * value.abs()
-        }
+        SensorKind::Glucose | SensorKind::Lactate => METABOLITE_SD_MM + METABOLITE_CV * value.abs(),
         SensorKind::Ph => PH_SD,
         SensorKind::DissolvedOxygen => DO_SD_PERCENT,
         SensorKind::Temperature => TEMPERATURE_SD_C,

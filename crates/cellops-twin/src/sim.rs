@@ -291,7 +291,9 @@ impl CultureSim {
         while self.time_h < t_end {
             let h = (t_end - self.time_h).min(SUBSTEP_H_MAX);
             let target = self.time_h + h;
-            let next = self.next_protocol_time().filter(|t| *t < target && *t > self.time_h);
+            let next = self
+                .next_protocol_time()
+                .filter(|t| *t < target && *t > self.time_h);
             let h = next.map_or(h, |t| t - self.time_h);
             self.step(Hours::new("dt", h)?)?;
             if self.time_h < t_end {
@@ -384,7 +386,8 @@ impl CultureSim {
                 state.y = tcell::advance(model, &c, state.y, t0, t0 + h, &mut self.memory)?;
             }
             Vessel::Msc { model, state, .. } => {
-                state.y = msc::advance(model, growth, death, state.y, t0, t0 + h, &mut self.memory)?;
+                state.y =
+                    msc::advance(model, growth, death, state.y, t0, t0 + h, &mut self.memory)?;
             }
         }
         self.time_h = t0 + h;
@@ -404,7 +407,11 @@ impl CultureSim {
             None => (self.setpoint_c, HEATING_TAU_H),
         };
         self.temperature_c = target + (self.temperature_c - target) * (-h / tau).exp();
-        let co2_target = if self.power_lost().is_some() { 1.0 } else { 0.0 };
+        let co2_target = if self.power_lost().is_some() {
+            1.0
+        } else {
+            0.0
+        };
         self.co2_loss = co2_target + (self.co2_loss - co2_target) * (-h / CO2_LOSS_TAU_H).exp();
     }
 

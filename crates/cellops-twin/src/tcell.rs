@@ -263,7 +263,9 @@ pub fn rhs(p: &TCellParams, c: &Controls, y: &[f64; STATE_LEN]) -> [f64; STATE_L
     // pmol/cell/d × cells/mL × 1e-6 = mM/d; / 24 = mM/h (bioprocess.md §2.1 unit check).
     let uptake = p.q_g_pmol_per_cell_day * xv * 1e-6 / 24.0 * uptake_limit;
     let bac = y[BAC].max(0.0);
-    let mu_bac = BACTERIA_MU_PER_H * c.growth_factor * uptake_limit.max(0.0)
+    let mu_bac = BACTERIA_MU_PER_H
+        * c.growth_factor
+        * uptake_limit.max(0.0)
         * (1.0 - bac / BACTERIA_MAX_PER_ML).max(0.0);
     let uptake_bac = BACTERIA_Q_GLUCOSE_PMOL_PER_CELL_H * bac * 1e-6 * uptake_limit;
     [

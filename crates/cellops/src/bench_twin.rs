@@ -35,10 +35,15 @@ const COMPARED: [usize; 5] = [tcell::XV, tcell::XD, tcell::GLC, tcell::LAC, tcel
 
 fn draw_runs(n: usize) -> Vec<TCellProcess> {
     let base = product::prime_car_t();
-    let donor = Donor::Autologous { heavily_pretreated: false };
+    let donor = Donor::Autologous {
+        heavily_pretreated: false,
+    };
     product::sample_lots(&base.params, donor, n, SEED)
         .into_iter()
-        .map(|params| TCellProcess { params, ..base.clone() })
+        .map(|params| TCellProcess {
+            params,
+            ..base.clone()
+        })
         .collect()
 }
 
@@ -46,10 +51,20 @@ fn outputs_h() -> Vec<f64> {
     (0..=DAYS).map(|d| d as f64 * 24.0).collect()
 }
 
-fn run_rust(runs: &[(TCellModel, &TCellProcess)], outputs: &[f64]) -> anyhow::Result<Vec<Vec<TCellState>>> {
+fn run_rust(
+    runs: &[(TCellModel, &TCellProcess)],
+    outputs: &[f64],
+) -> anyhow::Result<Vec<Vec<TCellState>>> {
     runs.iter()
         .map(|(m, p)| {
-            Ok(tcell::simulate(m, &p.initial, p.controls, &p.schedule, outputs, &mut StepMemory::default())?)
+            Ok(tcell::simulate(
+                m,
+                &p.initial,
+                p.controls,
+                &p.schedule,
+                outputs,
+                &mut StepMemory::default(),
+            )?)
         })
         .collect()
 }
@@ -77,11 +92,21 @@ fn controls_json(c: &Controls) -> serde_json::Value {
 
 fn action_json(a: &TCellAction) -> serde_json::Value {
     match *a {
-        TCellAction::Feed { volume_ml, glucose_mm } => json!({"kind": "feed", "volume_ml": volume_ml, "glucose_mm": glucose_mm}),
-        TCellAction::Exchange { fraction, glucose_mm } => json!({"kind": "exchange", "fraction": fraction, "glucose_mm": glucose_mm}),
-        TCellAction::Transduce { moi_nominal } => json!({"kind": "transduce", "moi_nominal": moi_nominal}),
+        TCellAction::Feed {
+            volume_ml,
+            glucose_mm,
+        } => json!({"kind": "feed", "volume_ml": volume_ml, "glucose_mm": glucose_mm}),
+        TCellAction::Exchange {
+            fraction,
+            glucose_mm,
+        } => json!({"kind": "exchange", "fraction": fraction, "glucose_mm": glucose_mm}),
+        TCellAction::Transduce { moi_nominal } => {
+            json!({"kind": "transduce", "moi_nominal": moi_nominal})
+        }
         TCellAction::Restimulate => json!({"kind": "restimulate"}),
-        TCellAction::SetPerfusion { per_day } => json!({"kind": "set_perfusion", "per_day": per_day}),
+        TCellAction::SetPerfusion { per_day } => {
+            json!({"kind": "set_perfusion", "per_day": per_day})
+        }
     }
 }
 
@@ -107,7 +132,10 @@ fn baseline_input(runs: &[TCellProcess], outputs: &[f64]) -> serde_json::Value {
 }
 
 fn script_path() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/twin_baseline.py"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../bench/twin_baseline.py"
+    ))
 }
 
 /// Runs the Python baseline; returns (seconds per run, trajectories [run][output][state]).
@@ -124,13 +152,22 @@ fn run_python(runs: &[TCellProcess], outputs: &[f64]) -> anyhow::Result<(f64, Ve
         .context("running python3 bench/twin_baseline.py (install: python3 -m pip install -r bench/requirements.txt)")?;
     if !status.success() {
         let _ = std::fs::remove_dir_all(&dir);
-        anyhow::bail!("bench/twin_baseline.py failed ({status}); install its deps: python3 -m pip install -r bench/requirements.txt");
+        anyhow::bail!(
+            "bench/twin_baseline.py failed ({status}); install its deps: python3 -m pip install -r bench/requirements.txt"
+        );
     }
     let out: serde_json::Value = serde_json::from_slice(&std::fs::read(&output)?)?;
     let _ = std::fs::remove_dir_all(&dir);
-    let seconds = out["seconds"].as_f64().context("baseline output lacks seconds")?;
+    let seconds = out["seconds"]
+        .as_f64()
+        .context("baseline output lacks seconds")?;
     let traj: Vec<Vec<Vec<f64>>> = serde_json::from_value(out["trajectories"].clone())?;
-    anyhow::ensure!(traj.len() == runs.len(), "baseline returned {} runs, expected {}", traj.len(), runs.len());
+    anyhow::ensure!(
+        traj.len() == runs.len(),
+        "baseline returned {} runs, expected {}",
+        traj.len(),
+        runs.len()
+    );
     Ok((seconds / runs.len() as f64, traj))
 }
 
@@ -153,7 +190,11 @@ fn max_relative_difference(rust: &[Vec<TCellState>], python: &[Vec<Vec<f64>>]) -
 }
 
 pub fn run(quick: bool) -> anyhow::Result<Vec<BenchResult>> {
-    let (n, n_base) = if quick { (RUNS_QUICK, BASELINE_RUNS_QUICK) } else { (RUNS, BASELINE_RUNS) };
+    let (n, n_base) = if quick {
+        (RUNS_QUICK, BASELINE_RUNS_QUICK)
+    } else {
+        (RUNS, BASELINE_RUNS)
+    };
     let processes = draw_runs(n);
     let outputs = outputs_h();
     let models: Vec<(TCellModel, &TCellProcess)> = processes
@@ -162,7 +203,11 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<BenchResult>> {
         .collect::<anyhow::Result<_>>()?;
     let mut last: Vec<Vec<TCellState>> = Vec::new();
     let mut failure: Option<anyhow::Error> = None;
-    let (reps, min_time) = if quick { (1, Duration::ZERO) } else { (5, Duration::from_secs(3)) };
+    let (reps, min_time) = if quick {
+        (1, Duration::ZERO)
+    } else {
+        (5, Duration::from_secs(3))
+    };
     let per_batch = median_run(reps, min_time, || match run_rust(&models, &outputs) {
         Ok(t) => last = t,
         Err(e) => failure = Some(e),
@@ -176,10 +221,16 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<BenchResult>> {
     let agreement = max_relative_difference(&last[..n_base], &py_traj);
     Ok(vec![
         BenchResult::against(
-            if quick { "mc_culture_runs_14d_quick" } else { "mc_culture_runs_14d" },
+            if quick {
+                "mc_culture_runs_14d_quick"
+            } else {
+                "mc_culture_runs_14d"
+            },
             "runs/s",
             rust_runs_per_s,
-            &format!("same model, scipy solve_ivp RK45 rtol 1e-6 same atol and outputs, {n_base} of the {n} runs, per-run time scaled"),
+            &format!(
+                "same model, scipy solve_ivp RK45 rtol 1e-6 same atol and outputs, {n_base} of the {n} runs, per-run time scaled"
+            ),
             py_runs_per_s,
             true,
             SPEEDUP_GOAL,

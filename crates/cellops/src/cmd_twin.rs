@@ -118,8 +118,12 @@ pub fn run(args: TwinArgs) -> anyhow::Result<std::process::ExitCode> {
 fn parse_donor(name: &str) -> anyhow::Result<Option<Donor>> {
     Ok(match name {
         "nominal" => None,
-        "autologous" => Some(Donor::Autologous { heavily_pretreated: false }),
-        "pretreated" => Some(Donor::Autologous { heavily_pretreated: true }),
+        "autologous" => Some(Donor::Autologous {
+            heavily_pretreated: false,
+        }),
+        "pretreated" => Some(Donor::Autologous {
+            heavily_pretreated: true,
+        }),
         "allogeneic" => Some(Donor::Allogeneic),
         other => anyhow::bail!(
             "--donor {other:?} is not one of nominal, autologous, pretreated, allogeneic"
@@ -137,7 +141,10 @@ fn parse_fault(spec: &str) -> anyhow::Result<(f64, Fault, Option<Hours>)> {
     };
     let at_h: f64 = at.parse().with_context(bad)?;
     let duration = match duration {
-        Some(d) => Some(Hours::new("fault duration_h", d.parse().with_context(bad)?)?),
+        Some(d) => Some(Hours::new(
+            "fault duration_h",
+            d.parse().with_context(bad)?,
+        )?),
         None => None,
     };
     let sensor = |name: &str| {
@@ -146,10 +153,14 @@ fn parse_fault(spec: &str) -> anyhow::Result<(f64, Fault, Option<Hours>)> {
         })
     };
     let fault = match kind {
-        "contamination" => Fault::Contamination { bacteria_per_ml: 10.0 },
+        "contamination" => Fault::Contamination {
+            bacteria_per_ml: 10.0,
+        },
         "power-loss" => Fault::PowerLoss { ambient_c: 22.0 },
         "temperature-loss" => Fault::TemperatureLoss { ambient_c: 22.0 },
-        k if k.starts_with("stuck-") => Fault::SensorStuck { sensor: sensor(&k[6..])? },
+        k if k.starts_with("stuck-") => Fault::SensorStuck {
+            sensor: sensor(&k[6..])?,
+        },
         // Drift of 1 % of a typical reading per hour, in the sensor's unit.
         k if k.starts_with("drift-") => {
             let s = sensor(&k[6..])?;
@@ -178,8 +189,11 @@ fn run_culture(a: RunArgs) -> anyhow::Result<std::process::ExitCode> {
     if !(a.every_h > 0.0 && a.every_h <= 24.0) {
         anyhow::bail!("--every-h {} must be in (0, 24]", a.every_h);
     }
-    let mut faults: Vec<(f64, Fault, Option<Hours>)> =
-        a.faults.iter().map(|f| parse_fault(f)).collect::<anyhow::Result<_>>()?;
+    let mut faults: Vec<(f64, Fault, Option<Hours>)> = a
+        .faults
+        .iter()
+        .map(|f| parse_fault(f))
+        .collect::<anyhow::Result<_>>()?;
     faults.sort_by(|x, y| x.0.total_cmp(&y.0));
     let mut sim = CultureSim::new(product, parse_donor(&a.donor)?, a.seed)?;
     let mut csv = String::from(
@@ -281,7 +295,10 @@ fn predict(a: PredictArgs) -> anyhow::Result<std::process::ExitCode> {
             .iter()
             .zip(pred.fit.ln_params.iter().zip(pred.fit.ln_sd()))
             .map(|(n, (ln, sd))| {
-                (n.to_string(), serde_json::json!({"value": ln.exp(), "ln_sd": sd}))
+                (
+                    n.to_string(),
+                    serde_json::json!({"value": ln.exp(), "ln_sd": sd}),
+                )
             })
             .collect();
         let out = serde_json::json!({

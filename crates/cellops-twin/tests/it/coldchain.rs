@@ -15,9 +15,14 @@ fn frac(v: f64) -> Fraction {
 fn baboo_2019_slow_cooling_is_insensitive_to_warming() {
     let v: Vec<f64> = [1.6, 6.2, 45.0, 113.0]
         .iter()
-        .map(|w| freeze::post_thaw_viability(frac(0.95), 1.0, *w).unwrap().get())
+        .map(|w| {
+            freeze::post_thaw_viability(frac(0.95), 1.0, *w)
+                .unwrap()
+                .get()
+        })
         .collect();
-    let spread = v.iter().cloned().fold(f64::MIN, f64::max) - v.iter().cloned().fold(f64::MAX, f64::min);
+    let spread =
+        v.iter().cloned().fold(f64::MIN, f64::max) - v.iter().cloned().fold(f64::MAX, f64::min);
     assert!(spread < 0.01, "{v:?}");
 }
 
@@ -37,13 +42,22 @@ fn baboo_2019_fast_cooling_needs_fast_warming() {
 
 #[test]
 fn freezing_trace_shows_latent_heat_release_and_the_programmed_rate() {
-    let trace = freeze::simulate(&FreezeProgram::standard(1.0).unwrap(), &Bag::default(), 10.0).unwrap();
+    let trace = freeze::simulate(
+        &FreezeProgram::standard(1.0).unwrap(),
+        &Bag::default(),
+        10.0,
+    )
+    .unwrap();
     let nuc = trace.nucleation_min.expect("the bag nucleates");
     let peak = trace.release_peak_c.unwrap();
     // The bag warms from -8 °C towards the -3 °C freezing point when ice forms.
     assert!(peak > -6.0 && peak <= -3.0, "release peak {peak}");
     // While latent heat is released, the bag runs well above the chamber.
-    let during = trace.points.iter().find(|p| p.time_min > nuc + 5.0).unwrap();
+    let during = trace
+        .points
+        .iter()
+        .find(|p| p.time_min > nuc + 5.0)
+        .unwrap();
     assert!(during.sample_c - during.chamber_c > 3.0, "{during:?}");
     // The bag lags the chamber by a few minutes: the chamber passes -8 °C at 22 min
     // (10 min hold, then -1 °C/min from 4 °C); the bag nucleates within 8 min of that.
@@ -65,11 +79,21 @@ fn benjamin_2022_thaw_times() {
 }
 
 fn new_shipper() -> Shipper {
-    Shipper { hold_nominal_h: shipper::HOLD_NOMINAL_H, unit_factor: 1.0, age_factor: 1.0, logger_fitted: false }
+    Shipper {
+        hold_nominal_h: shipper::HOLD_NOMINAL_H,
+        unit_factor: 1.0,
+        age_factor: 1.0,
+        logger_fitted: false,
+    }
 }
 
 fn dry_at(trace: &shipper::ShipmentTrace) -> f64 {
-    trace.samples.iter().find(|s| s.hold_remaining_h <= 0.0).map(|s| s.time_h).unwrap()
+    trace
+        .samples
+        .iter()
+        .find(|s| s.hold_remaining_h <= 0.0)
+        .map(|s| s.time_h)
+        .unwrap()
 }
 
 /// O'Donnell 2013: on its side a shipper loses up to ~60 % of its hold time; Cryoport 2018:
@@ -79,7 +103,10 @@ fn odonnell_2013_side_orientation_loses_sixty_percent() {
     let upright = shipper::simulate(&new_shipper(), &[], 300.0, 5.0).unwrap();
     let side = shipper::simulate(
         &new_shipper(),
-        &[TransitEvent::Orientation { at_h: 0.0, orientation: Orientation::Side }],
+        &[TransitEvent::Orientation {
+            at_h: 0.0,
+            orientation: Orientation::Side,
+        }],
         300.0,
         5.0,
     )
@@ -90,16 +117,29 @@ fn odonnell_2013_side_orientation_loses_sixty_percent() {
     // The product alarms soon after the LN2 is gone and the shipment is rejected.
     assert!(side.alarm_at_h.unwrap() > s);
     assert!(!side.accepted());
-    assert!(shipper::simulate(&new_shipper(), &[], 100.0, 5.0).unwrap().accepted());
+    assert!(
+        shipper::simulate(&new_shipper(), &[], 100.0, 5.0)
+            .unwrap()
+            .accepted()
+    );
 }
 
 #[test]
 fn inverted_openings_and_heat_shorten_hold() {
     let base = dry_at(&shipper::simulate(&new_shipper(), &[], 300.0, 5.0).unwrap());
     let events = [
-        TransitEvent::Ambient { at_h: 0.0, ambient_c: 40.0 },
-        TransitEvent::LidOpen { at_h: 10.0, minutes: 10.0 },
-        TransitEvent::Orientation { at_h: 20.0, orientation: Orientation::Inverted },
+        TransitEvent::Ambient {
+            at_h: 0.0,
+            ambient_c: 40.0,
+        },
+        TransitEvent::LidOpen {
+            at_h: 10.0,
+            minutes: 10.0,
+        },
+        TransitEvent::Orientation {
+            at_h: 20.0,
+            orientation: Orientation::Inverted,
+        },
     ];
     let t = shipper::simulate(&new_shipper(), &events, 300.0, 5.0).unwrap();
     assert!(dry_at(&t) < 0.3 * base, "dry at {}", dry_at(&t));

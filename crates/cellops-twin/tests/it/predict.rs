@@ -1,11 +1,11 @@
 //! Fitting and dose-day prediction.
 
+use cellops_twin::TwinError;
 use cellops_twin::observations::{self, Observation, Observations};
 use cellops_twin::ode::StepMemory;
 use cellops_twin::predict::{DoseOrder, predict_dose_day};
 use cellops_twin::product;
 use cellops_twin::tcell::{self, TCellModel};
-use cellops_twin::TwinError;
 use rand::SeedableRng;
 
 /// Observations every 24 h up to `until_day` from a run with `mu_max` × `mu_factor`.
@@ -14,7 +14,15 @@ fn synthetic(mu_factor: f64, until_day: usize) -> (Observations, f64) {
     p.params.mu_max_per_h *= mu_factor;
     let model = TCellModel::new(p.params.clone()).unwrap();
     let times: Vec<f64> = (0..=until_day).map(|d| d as f64 * 24.0).collect();
-    let traj = tcell::simulate(&model, &p.initial, p.controls, &p.schedule, &times, &mut StepMemory::default()).unwrap();
+    let traj = tcell::simulate(
+        &model,
+        &p.initial,
+        p.controls,
+        &p.schedule,
+        &times,
+        &mut StepMemory::default(),
+    )
+    .unwrap();
     let rows = times
         .iter()
         .zip(&traj)
@@ -30,8 +38,20 @@ fn synthetic(mu_factor: f64, until_day: usize) -> (Observations, f64) {
         .collect();
     // The true dose day for a 1e9 CAR+ order, by a fine search.
     let fine: Vec<f64> = (0..=14 * 24 * 4).map(|i| i as f64 * 0.25).collect();
-    let traj = tcell::simulate(&model, &p.initial, p.controls, &p.schedule, &fine, &mut StepMemory::default()).unwrap();
-    let true_day = fine[traj.iter().position(|s| s.car_pos_viable_cells() >= 1e9).unwrap()] / 24.0;
+    let traj = tcell::simulate(
+        &model,
+        &p.initial,
+        p.controls,
+        &p.schedule,
+        &fine,
+        &mut StepMemory::default(),
+    )
+    .unwrap();
+    let true_day = fine[traj
+        .iter()
+        .position(|s| s.car_pos_viable_cells() >= 1e9)
+        .unwrap()]
+        / 24.0;
     (Observations::new(rows).unwrap(), true_day)
 }
 
@@ -39,19 +59,44 @@ fn synthetic(mu_factor: f64, until_day: usize) -> (Observations, f64) {
 fn fit_recovers_a_slower_batch_and_the_interval_covers_the_truth() {
     let (obs, true_day) = synthetic(0.85, 8);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-    let pred = predict_dose_day(&product::prime_car_t(), &obs, &DoseOrder::prime_default(), 200, &mut rng).unwrap();
+    let pred = predict_dose_day(
+        &product::prime_car_t(),
+        &obs,
+        &DoseOrder::prime_default(),
+        200,
+        &mut rng,
+    )
+    .unwrap();
     let fitted_mu = pred.fit.params.mu_max_per_h;
     // The growth it saw is slower than the preset's: the fit moves mu (or lag/decay) down.
-    assert!(pred.fit.rms_ln_count < 0.05, "rms {}", pred.fit.rms_ln_count);
+    assert!(
+        pred.fit.rms_ln_count < 0.05,
+        "rms {}",
+        pred.fit.rms_ln_count
+    );
     let (lo, hi) = pred.interval_80;
     // The upper end may lie beyond days_max (None) when the decay is still poorly known.
     let lo = lo.unwrap();
-    assert!(lo <= true_day + 0.25, "true {true_day} below the interval [{lo}, {hi:?}] (mu {fitted_mu})");
-    assert!(hi.is_none_or(|hi| true_day - 0.25 <= hi), "true {true_day} above the interval [{lo}, {hi:?}]");
+    assert!(
+        lo <= true_day + 0.25,
+        "true {true_day} below the interval [{lo}, {hi:?}] (mu {fitted_mu})"
+    );
+    assert!(
+        hi.is_none_or(|hi| true_day - 0.25 <= hi),
+        "true {true_day} above the interval [{lo}, {hi:?}]"
+    );
     let median = pred.median_day.unwrap();
-    assert!((median - true_day).abs() < 1.0, "median {median} vs {true_day}");
+    assert!(
+        (median - true_day).abs() < 1.0,
+        "median {median} vs {true_day}"
+    );
     assert!(pred.p_meets_specs > 0.5 && pred.p_meets_specs <= pred.p_dose_reached);
-    assert!(pred.forecast.iter().all(|p| p.p10_cells_per_ml <= p.p50_cells_per_ml && p.p50_cells_per_ml <= p.p90_cells_per_ml));
+    assert!(
+        pred.forecast
+            .iter()
+            .all(|p| p.p10_cells_per_ml <= p.p50_cells_per_ml
+                && p.p50_cells_per_ml <= p.p90_cells_per_ml)
+    );
 }
 
 #[test]
@@ -59,7 +104,14 @@ fn more_data_narrows_the_interval() {
     let width = |days: usize| {
         let (obs, _) = synthetic(1.0, days);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
-        let p = predict_dose_day(&product::prime_car_t(), &obs, &DoseOrder::prime_default(), 200, &mut rng).unwrap();
+        let p = predict_dose_day(
+            &product::prime_car_t(),
+            &obs,
+            &DoseOrder::prime_default(),
+            200,
+            &mut rng,
+        )
+        .unwrap();
         p.interval_80.1.unwrap_or(99.0) - p.interval_80.0.unwrap_or(0.0)
     };
     assert!(width(9) < width(3), "{} vs {}", width(9), width(3));
@@ -68,7 +120,10 @@ fn more_data_narrows_the_interval() {
 #[test]
 fn an_unreachable_dose_reports_no_day_and_zero_probability() {
     let (obs, _) = synthetic(1.0, 5);
-    let order = DoseOrder { dose_car_pos_cells: 1e13, ..DoseOrder::prime_default() };
+    let order = DoseOrder {
+        dose_car_pos_cells: 1e13,
+        ..DoseOrder::prime_default()
+    };
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
     let p = predict_dose_day(&product::prime_car_t(), &obs, &order, 50, &mut rng).unwrap();
     assert_eq!(p.median_day, None);
@@ -80,14 +135,46 @@ fn an_unreachable_dose_reports_no_day_and_zero_probability() {
 fn bad_orders_and_observations_are_typed_errors() {
     let (obs, _) = synthetic(1.0, 3);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
-    let order = DoseOrder { viability_min: 1.5, ..DoseOrder::prime_default() };
+    let order = DoseOrder {
+        viability_min: 1.5,
+        ..DoseOrder::prime_default()
+    };
     let err = predict_dose_day(&product::prime_car_t(), &obs, &order, 10, &mut rng).unwrap_err();
-    assert!(matches!(err, TwinError::InvalidValue { field: "viability_min", .. }), "{err}");
-    let err = predict_dose_day(&product::prime_car_t(), &obs, &DoseOrder::prime_default(), 0, &mut rng).unwrap_err();
-    assert!(matches!(err, TwinError::InvalidValue { field: "samples", .. }), "{err}");
-    let err = observations::parse_csv("time_h,viable_cells_per_ml,viability_percent\n0,1e6,95\n24,nan,90\n").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TwinError::InvalidValue {
+                field: "viability_min",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = predict_dose_day(
+        &product::prime_car_t(),
+        &obs,
+        &DoseOrder::prime_default(),
+        0,
+        &mut rng,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TwinError::InvalidValue {
+                field: "samples",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = observations::parse_csv(
+        "time_h,viable_cells_per_ml,viability_percent\n0,1e6,95\n24,nan,90\n",
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("row 3"), "{err}");
-    let err = observations::parse_csv("time_h,viable_cells_per_ml,viability_percent\n0,1e6,950\n").unwrap_err();
+    let err = observations::parse_csv("time_h,viable_cells_per_ml,viability_percent\n0,1e6,950\n")
+        .unwrap_err();
     assert!(err.to_string().contains("viability_percent"), "{err}");
 }
 
@@ -96,7 +183,14 @@ fn bad_orders_and_observations_are_typed_errors() {
 fn plot_is_an_svg_with_labels() {
     let (obs, _) = synthetic(1.0, 6);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
-    let p = predict_dose_day(&product::prime_car_t(), &obs, &DoseOrder::prime_default(), 50, &mut rng).unwrap();
+    let p = predict_dose_day(
+        &product::prime_car_t(),
+        &obs,
+        &DoseOrder::prime_default(),
+        50,
+        &mut rng,
+    )
+    .unwrap();
     let svg = cellops_twin::plot::fit_svg("batch 1", &obs, &p).unwrap();
     assert!(svg.starts_with("<svg") || svg.contains("<svg"));
     assert!(svg.contains("culture day") && svg.contains("best fit"));

@@ -11,7 +11,14 @@ fn hours(h: f64) -> Hours {
 }
 
 fn run_readings(seed: u64) -> Vec<cellops_twin::sensors::SensorReadings> {
-    let mut sim = CultureSim::new(Product::PrimeCarT, Some(Donor::Autologous { heavily_pretreated: false }), seed).unwrap();
+    let mut sim = CultureSim::new(
+        Product::PrimeCarT,
+        Some(Donor::Autologous {
+            heavily_pretreated: false,
+        }),
+        seed,
+    )
+    .unwrap();
     (0..48)
         .map(|_| {
             sim.step_with_protocol(hours(6.0)).unwrap();
@@ -36,22 +43,46 @@ fn prime_at_day(day: f64) -> CultureSim {
 fn contamination_shows_in_ph_do_and_glucose() {
     let mut clean = prime_at_day(2.0);
     let mut dirty = clean.clone();
-    dirty.inject_fault(Fault::Contamination { bacteria_per_ml: 1000.0 }, None).unwrap();
+    dirty
+        .inject_fault(
+            Fault::Contamination {
+                bacteria_per_ml: 1000.0,
+            },
+            None,
+        )
+        .unwrap();
     clean.step(hours(24.0)).unwrap();
     dirty.step(hours(24.0)).unwrap();
     let (c, d) = (clean.true_state(), dirty.true_state());
     assert!(d.bacteria_per_ml > 1e6, "bacteria {}", d.bacteria_per_ml);
-    assert!(d.glucose_mm < 0.5 * c.glucose_mm, "glucose {} vs {}", d.glucose_mm, c.glucose_mm);
+    assert!(
+        d.glucose_mm < 0.5 * c.glucose_mm,
+        "glucose {} vs {}",
+        d.glucose_mm,
+        c.glucose_mm
+    );
     let (rc, rd) = (clean.read_sensors(), dirty.read_sensors());
-    assert!(rd.ph.unwrap() < rc.ph.unwrap() - 0.05, "pH {:?} vs {:?}", rd.ph, rc.ph);
-    assert!(rd.do_percent.unwrap() < rc.do_percent.unwrap() - 20.0, "DO {:?} vs {:?}", rd.do_percent, rc.do_percent);
+    assert!(
+        rd.ph.unwrap() < rc.ph.unwrap() - 0.05,
+        "pH {:?} vs {:?}",
+        rd.ph,
+        rc.ph
+    );
+    assert!(
+        rd.do_percent.unwrap() < rc.do_percent.unwrap() - 20.0,
+        "DO {:?} vs {:?}",
+        rd.do_percent,
+        rc.do_percent
+    );
 }
 
 #[test]
 fn power_loss_blanks_readings_cools_and_slows_growth() {
     let mut normal = prime_at_day(4.0);
     let mut outage = normal.clone();
-    outage.inject_fault(Fault::PowerLoss { ambient_c: 22.0 }, Some(hours(8.0))).unwrap();
+    outage
+        .inject_fault(Fault::PowerLoss { ambient_c: 22.0 }, Some(hours(8.0)))
+        .unwrap();
     normal.step(hours(6.0)).unwrap();
     outage.step(hours(6.0)).unwrap();
     let r = outage.read_sensors();
@@ -60,7 +91,11 @@ fn power_loss_blanks_readings_cools_and_slows_growth() {
     assert!(outage.true_state().temperature_c < 25.0);
     assert!(outage.true_state().viable_cells < normal.true_state().viable_cells);
     // Perfusion pumps do not run during the outage.
-    let err = outage.apply(Action::SetPerfusion { volumes_per_day: 1.0 }).unwrap_err();
+    let err = outage
+        .apply(Action::SetPerfusion {
+            volumes_per_day: 1.0,
+        })
+        .unwrap_err();
     assert!(matches!(err, TwinError::ActionRejected { .. }), "{err}");
     // Power returns after 8 h: readings come back and temperature recovers.
     outage.step(hours(6.0)).unwrap();
@@ -71,7 +106,8 @@ fn power_loss_blanks_readings_cools_and_slows_growth() {
 #[test]
 fn temperature_loss_cools_the_vessel() {
     let mut sim = prime_at_day(2.0);
-    sim.inject_fault(Fault::TemperatureLoss { ambient_c: 20.0 }, None).unwrap();
+    sim.inject_fault(Fault::TemperatureLoss { ambient_c: 20.0 }, None)
+        .unwrap();
     sim.step(hours(12.0)).unwrap();
     let t = sim.read_sensors().temperature_c.unwrap();
     assert!(t < 22.0, "temperature {t}");
@@ -80,23 +116,50 @@ fn temperature_loss_cools_the_vessel() {
 #[test]
 fn stuck_sensor_repeats_and_drift_grows() {
     let mut sim = prime_at_day(3.0);
-    sim.inject_fault(Fault::SensorStuck { sensor: SensorKind::Glucose }, None).unwrap();
-    sim.inject_fault(Fault::SensorDrift { sensor: SensorKind::Ph, per_h: 0.01 }, None).unwrap();
+    sim.inject_fault(
+        Fault::SensorStuck {
+            sensor: SensorKind::Glucose,
+        },
+        None,
+    )
+    .unwrap();
+    sim.inject_fault(
+        Fault::SensorDrift {
+            sensor: SensorKind::Ph,
+            per_h: 0.01,
+        },
+        None,
+    )
+    .unwrap();
     let a = sim.read_sensors();
     sim.step(hours(24.0)).unwrap();
     let b = sim.read_sensors();
     assert_eq!(a.glucose_mm, b.glucose_mm);
     assert_ne!(sim.true_state().glucose_mm, b.glucose_mm.unwrap());
     // +0.24 pH of drift against a small true change.
-    assert!(b.ph.unwrap() - a.ph.unwrap() > 0.1, "{:?} -> {:?}", a.ph, b.ph);
+    assert!(
+        b.ph.unwrap() - a.ph.unwrap() > 0.1,
+        "{:?} -> {:?}",
+        a.ph,
+        b.ph
+    );
 }
 
 #[test]
 fn actions_must_fit_the_culture_type_and_harvest_ends_it() {
     let mut sim = prime_at_day(1.0);
-    assert!(matches!(sim.apply(Action::Passage), Err(TwinError::ActionRejected { action: "passage", .. })));
+    assert!(matches!(
+        sim.apply(Action::Passage),
+        Err(TwinError::ActionRejected {
+            action: "passage",
+            ..
+        })
+    ));
     sim.apply(Action::Restimulate).unwrap();
-    sim.apply(Action::Exchange { fraction: Fraction::new("fraction", 0.5).unwrap() }).unwrap();
+    sim.apply(Action::Exchange {
+        fraction: Fraction::new("fraction", 0.5).unwrap(),
+    })
+    .unwrap();
     let out = sim.apply(Action::Harvest).unwrap();
     assert!(out.cells_harvested > 1e7);
     assert!(sim.step(hours(1.0)).is_err());
@@ -119,7 +182,14 @@ fn heavily_pretreated_patients_grow_slower_on_average() {
     let day12 = |pretreated: bool| -> f64 {
         (0..20)
             .map(|seed| {
-                let mut sim = CultureSim::new(Product::PrimeCarT, Some(Donor::Autologous { heavily_pretreated: pretreated }), seed).unwrap();
+                let mut sim = CultureSim::new(
+                    Product::PrimeCarT,
+                    Some(Donor::Autologous {
+                        heavily_pretreated: pretreated,
+                    }),
+                    seed,
+                )
+                .unwrap();
                 sim.step_with_protocol(hours(12.0 * 24.0)).unwrap();
                 sim.true_state().viable_cells.ln()
             })
@@ -142,7 +212,12 @@ fn allogeneic_lots_vary_less_than_autologous() {
         let m = v.iter().sum::<f64>() / v.len() as f64;
         (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt()
     };
-    assert!(spread(Donor::Allogeneic) < spread(Donor::Autologous { heavily_pretreated: false }));
+    assert!(
+        spread(Donor::Allogeneic)
+            < spread(Donor::Autologous {
+                heavily_pretreated: false
+            })
+    );
 }
 
 #[test]

@@ -33,7 +33,10 @@ fn zhu_2018_thirty_fold_in_thirteen_days() {
     assert!((27.0..=33.0).contains(&fold), "fold {fold}");
     // The whole-process doubling time is ~64 h (derived in bioprocess.md); ±10 %.
     let doubling_h = 13.0 * 24.0 / fold.log2();
-    assert!((57.6..=70.4).contains(&doubling_h), "doubling {doubling_h} h");
+    assert!(
+        (57.6..=70.4).contains(&doubling_h),
+        "doubling {doubling_h} h"
+    );
 }
 
 /// The calibration is reproducible: bisection on k_s with mu_max at the top of its range
@@ -49,7 +52,11 @@ fn prime_k_s_calibration_reproduces() {
         if fold > 30.0 { lo = mid } else { hi = mid }
     }
     let rel = (lo / product::PRIME_K_S_PER_H - 1.0).abs();
-    assert!(rel < 0.05, "bisection k_s {lo} vs constant {}", product::PRIME_K_S_PER_H);
+    assert!(
+        rel < 0.05,
+        "bisection k_s {lo} vs constant {}",
+        product::PRIME_K_S_PER_H
+    );
 }
 
 /// Zhu et al. 2018: 37 % transduction at MOI 5-10 implies m = 0.46, vcn_tr ≈ 1.25 and
@@ -85,8 +92,20 @@ fn francis_2023_large_scale_yield() {
 fn prime_nominal_run_meets_the_top_tak102_dose() {
     let p = product::prime_car_t();
     let model = TCellModel::new(p.params.clone()).unwrap();
-    let s = tcell::simulate(&model, &p.initial, p.controls, &p.schedule, &[13.0 * 24.0], &mut StepMemory::default()).unwrap()[0];
-    assert!(s.car_pos_viable_cells() >= 1e9, "CAR+ {:e}", s.car_pos_viable_cells());
+    let s = tcell::simulate(
+        &model,
+        &p.initial,
+        p.controls,
+        &p.schedule,
+        &[13.0 * 24.0],
+        &mut StepMemory::default(),
+    )
+    .unwrap()[0];
+    assert!(
+        s.car_pos_viable_cells() >= 1e9,
+        "CAR+ {:e}",
+        s.car_pos_viable_cells()
+    );
     assert!(s.viability() >= 0.8, "viability {}", s.viability());
     assert!((1e9f64 / 0.30 - 3.33e9).abs() < 0.01e9);
 }
@@ -118,8 +137,14 @@ fn schop_2009_msc_metabolic_rates() {
     let glc_per_day = -d[msc::GLC] * 24.0;
     let lac_per_day = d[msc::LAC] * 24.0;
     // Uptake is limited only near zero glucose: 5.5/(0.05+5.5) = 0.991.
-    assert!((glc_per_day / 0.46 - 1.0).abs() < 0.03, "glucose {glc_per_day} mM/d");
-    assert!((lac_per_day / 0.92 - 1.0).abs() < 0.03, "lactate {lac_per_day} mM/d");
+    assert!(
+        (glc_per_day / 0.46 - 1.0).abs() < 0.03,
+        "glucose {glc_per_day} mM/d"
+    );
+    assert!(
+        (lac_per_day / 0.92 - 1.0).abs() < 0.03,
+        "lactate {lac_per_day} mM/d"
+    );
 }
 
 /// Schop et al. 2009: growth-inhibiting lactate 35.4 mM and ammonia 2.4 mM for human MSC.
@@ -151,7 +176,10 @@ fn nct02327832_msc_primary_culture_takes_about_three_weeks() {
     let mut sim = CultureSim::new(Product::BmMsc, None, 7).unwrap();
     let mut first_passage = None;
     for _ in 0..(30 * 24) {
-        for (t, a) in sim.step_with_protocol(Hours::new("dt", 1.0).unwrap()).unwrap() {
+        for (t, a) in sim
+            .step_with_protocol(Hours::new("dt", 1.0).unwrap())
+            .unwrap()
+        {
             if a == cellops_twin::Action::Passage && first_passage.is_none() {
                 first_passage = Some((t / 24.0, sim.true_state().population_doublings.unwrap()));
             }
@@ -161,7 +189,10 @@ fn nct02327832_msc_primary_culture_takes_about_three_weeks() {
     assert!((14.0..=28.0).contains(&day), "first passage on day {day}");
     assert!((10.0..=15.0).contains(&pd), "PD at first passage {pd}");
     let s = sim.true_state();
-    assert!(s.population_doublings.unwrap() > pd, "growth continues after passage");
+    assert!(
+        s.population_doublings.unwrap() > pd,
+        "growth continues after passage"
+    );
     assert!(s.population_doublings.unwrap() < MscParams::default().pd_limit);
 }
 
@@ -184,7 +215,10 @@ fn colter_2000_low_density_gives_more_doublings() {
         s.y[msc::PD]
     };
     let (low, high) = (pd_after_14d(3.0), pd_after_14d(3000.0));
-    assert!(low > high && high > 1.0, "PD low-density {low}, standard {high}");
+    assert!(
+        low > high && high > 1.0,
+        "PD low-density {low}, standard {high}"
+    );
 }
 
 /// Impossible parameters are typed errors naming the field.
@@ -192,6 +226,15 @@ fn colter_2000_low_density_gives_more_doublings() {
 fn impossible_msc_protocol_is_rejected() {
     let model = MscModel::new(MscParams::default()).unwrap();
     let err = MscState::from_marrow(&model, -30.0, 50.0, 350.0).unwrap_err();
-    assert!(matches!(err, TwinError::InvalidValue { field: "marrow_ml", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            TwinError::InvalidValue {
+                field: "marrow_ml",
+                ..
+            }
+        ),
+        "{err}"
+    );
     let _ = MscProtocol::default();
 }
