@@ -7,7 +7,14 @@ mod bench;
 mod bench_twin;
 mod cmd_bench;
 mod cmd_isbt;
+mod cmd_label;
+mod cmd_ledger;
+mod cmd_recipe;
+mod cmd_serve;
 mod cmd_twin;
+mod cmd_user;
+mod database;
+mod wall_clock;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +33,16 @@ struct Cli {
 enum Command {
     /// ISBT 128 codes: validate data structures and compute check characters.
     Isbt(cmd_isbt::IsbtArgs),
+    /// Run the HTTP API (default: embedded SQLite in the data directory, 127.0.0.1:8080).
+    Serve(cmd_serve::ServeArgs),
+    /// Verify, export and prove the tamper-evident ledger.
+    Ledger(cmd_ledger::LedgerArgs),
+    /// Manage user accounts.
+    User(cmd_user::UserArgs),
+    /// Render ISBT 128 unit labels (DataMatrix, Code 128, eye-readable DIN) as PDF or SVG.
+    Label(cmd_label::LabelArgs),
+    /// Recipes: validate, diff (change control), content hash for QA approval.
+    Recipe(cmd_recipe::RecipeArgs),
     /// Measure speed against a baseline run in the same process (see BENCH.md).
     Bench(cmd_bench::BenchArgs),
     /// Process models (digital twin): simulate, predict and plot cultures.
@@ -35,6 +52,11 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => cmd_serve::run(args),
+        Command::Ledger(args) => cmd_ledger::run(args),
+        Command::User(args) => cmd_user::run(args),
+        Command::Label(args) => cmd_label::run(args),
+        Command::Recipe(args) => cmd_recipe::run(args),
         Command::Bench(args) => cmd_bench::run(args),
         Command::Isbt(args) => cmd_isbt::run(args),
         Command::Twin(args) => cmd_twin::run(args),

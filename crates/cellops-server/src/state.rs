@@ -1,0 +1,127 @@
+//! Shared server state: the ledger, the read models, the clock and the RNG.
+
+use crate::accounts::Accounts;
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
+use cellops_domain::Clock;
+use cellops_ledger::{AppendOutcome, AppendRequest, Backend, Ledger, NewRecord};
+use rand::rngs::StdRng;
+use std::sync::{Arc, Mutex};
+
+/// Records read per query when bringing the read models up to date.
+const SYNC_PAGE_RECORDS_MAX: usize = 5_000;
+
+#[derive(Debug, Clone, Default)]
+pub struct ServerConfig {
+    /// Mark cookies `Secure` (behind TLS). Off for plain-HTTP loopback development.
+    pub secure_cookies: bool,
+}
+
+pub struct Inner<B: Backend> {
+    pub ledger: Ledger<B>,
+    pub accounts: Mutex<Accounts>,
+    pub clock: Arc<dyn Clock>,
+    pub rng: Mutex<StdRng>,
+    pub metrics: Metrics,
+    pub config: ServerConfig,
+}
+
+/// Cheap to clone; handlers receive it through axum's `State`.
+pub struct AppState<B: Backend> {
+    pub inner: Arc<Inner<B>>,
+}
+
+impl<B: Backend> Clone for AppState<B> {
+    fn clone(&self) -> Self {
+        AppState {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<B: Backend> std::ops::Deref for AppState<B> {
+    type Target = Inner<B>;
+    fn deref(&self) -> &Inner<B> {
+        &self.inner
+    }
+}
+
+impl<B: Backend> AppState<B> {
+    pub fn new(
+        ledger: Ledger<B>,
+        clock: Arc<dyn Clock>,
+        rng: StdRng,
+        config: ServerConfig,
+    ) -> AppState<B> {
+        AppState {
+            inner: Arc::new(Inner {
+                ledger,
+                accounts: Mutex::new(Accounts::default()),
+                clock,
+                rng: Mutex::new(rng),
+                metrics: Metrics::new(),
+                config,
+            }),
+        }
+    }
+
+    /// Runs blocking work (database reads, password hashing) off the async workers.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&AppState<B>) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || f(&state))
+            .await
+            .map_err(ApiError::internal)?
+    }
+
+    /// Brings the read models up to the ledger (other processes may have appended).
+    pub fn sync_blocking(&self) -> ApiResult<()> {
+        loop {
+            let after = self.accounts.lock().expect("accounts lock").last_seq();
+            let records = self
+                .ledger
+                .read(|b| b.records(after + 1, SYNC_PAGE_RECORDS_MAX))?;
+            if records.is_empty() {
+                return Ok(());
+            }
+            let mut accounts = self.accounts.lock().expect("accounts lock");
+            for r in &records {
+                accounts.apply(r);
+            }
+            self.metrics.ledger_records.set(accounts.last_seq() as i64);
+        }
+    }
+
+    pub async fn sync(&self) -> ApiResult<()> {
+        self.blocking(|s| s.sync_blocking()).await
+    }
+
+    /// Appends and then brings the read models up to date, so the caller's next read sees
+    /// what it wrote.
+    pub async fn append(
+        &self,
+        records: Vec<NewRecord>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<AppendOutcome> {
+        let outcome = self
+            .ledger
+            .append_async(AppendRequest {
+                records,
+                idempotency_key,
+            })
+            .await?;
+        if !outcome.replayed {
+            self.metrics
+                .ledger_appends
+                .inc_by(outcome.records.len() as u64);
+        }
+        self.sync().await?;
+        Ok(outcome)
+    }
+
+    pub fn with_rng<T>(&self, f: impl FnOnce(&mut StdRng) -> T) -> T {
+        f(&mut self.rng.lock().expect("rng lock"))
+    }
+}

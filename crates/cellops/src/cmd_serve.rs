@@ -1,0 +1,120 @@
+//! `cellops serve`: the HTTP API on the chosen database.
+
+use crate::database;
+use crate::wall_clock::WallClock;
+use anyhow::Context;
+use cellops_ledger::{Backend, Ledger};
+use cellops_server::provision::{DEMO_USERS, demo_password, seed_demo};
+use cellops_server::{AppState, ServerConfig};
+use rand::SeedableRng;
+use std::sync::Arc;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// sqlite://PATH or postgres://USER@HOST:PORT/DB (default: the embedded SQLite file).
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Load demo data (users at a CPC, a hospital and a QC lab) into an empty database.
+    #[arg(long)]
+    pub demo: bool,
+    /// Sign a checkpoint after this many records…
+    #[arg(long, default_value_t = 1000)]
+    pub checkpoint_every_records: u64,
+    /// …or this many seconds after the last one.
+    #[arg(long, default_value_t = 60)]
+    pub checkpoint_every_seconds: u64,
+    /// Mark the session cookie Secure (when served behind TLS).
+    #[arg(long)]
+    pub secure_cookies: bool,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
+    let url = database::url(args.database.clone());
+    crate::with_backend!(&url, B => serve::<B>(&url, &args))
+}
+
+fn serve<B: Backend>(url: &str, args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
+    let ledger = Ledger::<B>::open(
+        url,
+        Arc::new(WallClock),
+        database::ledger_config(args.checkpoint_every_records, args.checkpoint_every_seconds),
+    )?;
+    let rng = rand::rngs::StdRng::from_entropy();
+    let state = AppState::new(
+        ledger,
+        Arc::new(WallClock),
+        rng,
+        ServerConfig {
+            secure_cookies: args.secure_cookies,
+        },
+    );
+    state
+        .sync_blocking()
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    if args.demo {
+        let any_user = state
+            .accounts
+            .lock()
+            .expect("accounts lock")
+            .users()
+            .next()
+            .is_some();
+        let created = state
+            .with_rng(|rng| seed_demo(&state.ledger, rng, any_user))
+            .context("loading the demo data")?;
+        state
+            .sync_blocking()
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        if created > 0 {
+            println!("demo data loaded: {created} users; sign in with any of:");
+            for (id, _, roles) in DEMO_USERS {
+                println!(
+                    "  {id:<14} password {:<24} {}",
+                    demo_password(id),
+                    roles.join(", ")
+                );
+            }
+        } else {
+            println!("demo: the database already has users; nothing loaded");
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let ledger = state.ledger.clone();
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        println!(
+            "cellops listening on http://{addr} (database {}, {} records)",
+            cellops_ledger::store::redact_url(url),
+            state.ledger.size()
+        );
+        axum::serve(listener, cellops_server::app(state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving HTTP")?;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    // A clean stop leaves every record covered by a signed checkpoint.
+    if let Some(cp) = ledger.checkpoint_now()? {
+        println!("signed checkpoint at {} records", cp.size);
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+}
