@@ -1,0 +1,5 @@
+//! HTTP API tests through the public surface: the router driven with `oneshot`, on a real
+//! SQLite ledger in a temp dir, with a simulated clock.
+
+mod api;
+mod support;
