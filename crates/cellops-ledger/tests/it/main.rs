@@ -2,5 +2,6 @@
 //! PostgreSQL tests use the real server (CELLOPS_TEST_POSTGRES, default
 //! postgres://postgres@127.0.0.1:5432/postgres) with a fresh database per test.
 
+mod python_verifier;
 mod suite;
 mod support;
