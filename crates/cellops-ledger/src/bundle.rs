@@ -169,7 +169,19 @@ pub fn verify_bundle(
         }
     }
     let verifier = verifier.unwrap_or_else(|| Verifier::new(key, checkpoints));
-    Ok((header, verifier.finish()))
+    let mut report = verifier.finish();
+    // The header promises a count; a bundle cut short after its last checkpoint must not pass.
+    if report.problem.is_none() && report.records_checked < header.records {
+        report.problem = Some(crate::verify::Finding {
+            damage: crate::verify::Damage::Truncated,
+            seq: report.records_checked + 1,
+            detail: format!(
+                "the bundle header announces {} records but only {} are present",
+                header.records, report.records_checked
+            ),
+        });
+    }
+    Ok((header, report))
 }
 
 /// Verifies the ledger in a database, page by page.

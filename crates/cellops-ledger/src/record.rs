@@ -157,9 +157,66 @@ impl Record {
     }
 }
 
+/// The canonical entry, written directly: members in RFC 8785 order (all names are ASCII,
+/// so UTF-16 order is byte order), strings escaped as JCS requires, and the payload
+/// embedded as the canonical JSON text it is stored as. Equal, byte for byte, to the JCS of
+/// the entry object (`entry_bytes_via_jcs`, the test oracle); this path avoids re-parsing
+/// the payload, which keeps verification close to raw SHA-256 speed.
 fn entry_bytes(r: &Record, signature: Option<&SignatureBlock>) -> Vec<u8> {
-    let payload: serde_json::Value =
-        serde_json::from_str(&r.payload).unwrap_or(serde_json::Value::String(r.payload.clone()));
+    let mut out = Vec::with_capacity(320 + r.payload.len());
+    out.extend_from_slice(b"{\"actor\":");
+    json_string(&mut out, &r.actor);
+    out.extend_from_slice(b",\"corrects\":");
+    json_u64_or_null(&mut out, r.corrects);
+    out.extend_from_slice(b",\"payload\":");
+    out.extend_from_slice(r.payload.as_bytes());
+    out.extend_from_slice(b",\"reason\":");
+    match &r.reason {
+        Some(reason) => json_string(&mut out, reason),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"recorded_at\":");
+    json_string(&mut out, &r.recorded_at.to_string());
+    out.extend_from_slice(b",\"seq\":");
+    json_u64_or_null(&mut out, Some(r.seq));
+    out.extend_from_slice(b",\"signature\":");
+    match signature {
+        Some(sig) => out.extend_from_slice(&canonical_json(
+            &serde_json::to_value(sig).expect("signature serializes"),
+        )),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"site\":");
+    json_string(&mut out, &r.site);
+    out.extend_from_slice(b",\"stream\":");
+    json_string(&mut out, &r.stream);
+    out.extend_from_slice(b",\"type\":");
+    json_string(&mut out, &r.event_type);
+    out.extend_from_slice(b",\"v\":");
+    json_u64_or_null(&mut out, Some(u64::from(FORMAT_VERSION)));
+    out.extend_from_slice(b",\"version\":");
+    json_u64_or_null(&mut out, Some(u64::from(r.event_version)));
+    out.push(b'}');
+    out
+}
+
+/// A JSON string as RFC 8785 writes it (serde_json's escaping is the same: `\"`, `\\`,
+/// the short escapes for control characters and lowercase `\u00xx` for the rest).
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+}
+
+fn json_u64_or_null(out: &mut Vec<u8>, n: Option<u64>) {
+    match n {
+        Some(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// The entry as the JCS of a JSON object: the definition the fast path must equal.
+#[cfg(test)]
+fn entry_bytes_via_jcs(r: &Record, signature: Option<&SignatureBlock>) -> Vec<u8> {
+    let payload: serde_json::Value = serde_json::from_str(&r.payload).expect("canonical payload");
     let entry = serde_json::json!({
         "v": FORMAT_VERSION,
         "seq": r.seq,
@@ -243,6 +300,7 @@ pub(crate) fn check_new(record: &NewRecord, next_seq: u64) -> Result<(), LedgerE
             ));
         }
     }
+    check_numbers(&record.payload, "payload")?;
     let payload_len = canonical_json(&record.payload).len();
     if payload_len > PAYLOAD_BYTES_MAX {
         return Err(field_err(
@@ -251,6 +309,38 @@ pub(crate) fn check_new(record: &NewRecord, next_seq: u64) -> Result<(), LedgerE
         ));
     }
     Ok(())
+}
+
+/// Largest integer JSON carries exactly (RFC 8785 numbers are IEEE 754 doubles).
+const JSON_SAFE_INTEGER_MAX: u64 = (1 << 53) - 1;
+
+/// Refuses integers that RFC 8785 would round: an id like 9007199254740993 must be sent as
+/// a string, or the ledger would record another number than the one given.
+fn check_numbers(value: &serde_json::Value, path: &str) -> Result<(), LedgerError> {
+    match value {
+        serde_json::Value::Number(n) => {
+            let too_big = n.as_u64().is_some_and(|v| v > JSON_SAFE_INTEGER_MAX)
+                || n.as_i64()
+                    .is_some_and(|v| v.unsigned_abs() > JSON_SAFE_INTEGER_MAX);
+            if too_big {
+                return Err(LedgerError::InvalidRecord {
+                    field: path.to_string(),
+                    rule: format!(
+                        "{n} is beyond ±2^53 and would be rounded in canonical JSON: send it as a string"
+                    ),
+                });
+            }
+            Ok(())
+        }
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, v)| check_numbers(v, &format!("{path}[{i}]"))),
+        serde_json::Value::Object(members) => members
+            .iter()
+            .try_for_each(|(k, v)| check_numbers(v, &format!("{path}.{k}"))),
+        _ => Ok(()),
+    }
 }
 
 /// Builds the stored record for `new` at `seq` after `prev_hash`.
@@ -347,6 +437,28 @@ mod tests {
             r#"{"actor":"alice","corrects":null,"payload":{"a":[true,null,250000000],"z":1,"é":"cells"},"reason":null,"recorded_at":"2025-11-24T16:00:00.000000Z","seq":1,"signature":null,"site":"cpc-kyoto","stream":"batch/b-1","type":"batch.started","v":1,"version":1}"#
         );
         assert_eq!(r.hash, chain_hash(&genesis_hash(), &r.entry_bytes()));
+    }
+
+    #[test]
+    fn fast_entry_encoding_equals_jcs_of_the_entry_object() {
+        let mut r = sample(3, genesis_hash());
+        r.actor = "quote\" back\\ tab\t nl\n bell\u{7} del\u{7f} é 細胞 😀".into();
+        r.reason = Some("ctrl \u{1f} and \u{0}".into());
+        r.corrects = Some(2);
+        r.signature = Some(SignatureBlock {
+            signer: "qa".into(),
+            signer_name: "Q. A.".into(),
+            meaning: "Released".into(),
+            signed_at: Timestamp::EPOCH,
+            authentication: "password".into(),
+            content_hash: "00".into(),
+        });
+        assert_eq!(
+            String::from_utf8(r.entry_bytes()).unwrap(),
+            String::from_utf8(entry_bytes_via_jcs(&r, r.signature.as_ref())).unwrap()
+        );
+        let plain = sample(1, genesis_hash());
+        assert_eq!(plain.entry_bytes(), entry_bytes_via_jcs(&plain, None));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use crate::bench::{BenchReport, BenchResult};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Area to measure: twin.
+    /// Area to measure: ledger, twin.
     pub area: String,
     /// Print one JSON object on stdout instead of human-readable lines.
     #[arg(long)]
@@ -16,8 +16,9 @@ pub struct BenchArgs {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     let (backend, results): (Option<String>, Vec<BenchResult>) = match args.area.as_str() {
+        "ledger" => crate::bench_ledger::run(args.quick)?,
         "twin" => (None, crate::bench_twin::run(args.quick)?),
-        other => anyhow::bail!("unknown bench area {other:?}: choose one of twin"),
+        other => anyhow::bail!("unknown bench area {other:?}: choose one of ledger, twin"),
     };
     let report = BenchReport::new(&args.area, backend, results);
     if args.json {

@@ -4,6 +4,7 @@
 //! `main` prints an error as one clear line and exits non-zero.
 
 mod bench;
+mod bench_ledger;
 mod bench_twin;
 mod cmd_bench;
 mod cmd_isbt;

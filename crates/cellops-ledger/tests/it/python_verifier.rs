@@ -180,7 +180,7 @@ fn signed(new: NewRecord) -> NewRecord {
 }
 
 /// Ten records with every feature the format has: nested payloads with arrays, unicode
-/// (BMP and non-BMP, in keys and values), escapes, integers beyond 2^53, floats in both
+/// (BMP and non-BMP, in keys and values), escapes, integers up to ±(2^53 − 1), floats in both
 /// notations, a correction with a reason, and an e-signature. Checkpoints every 3 records
 /// plus a forced one: sizes 3, 6, 9, 10.
 fn build_ledger(ledger: &Ledger<Sqlite>) {
@@ -196,7 +196,8 @@ fn build_ledger(ledger: &Ledger<Sqlite>) {
             "viability_fraction": 0.935,
             "tiny": 1e-7,
             "huge": 1e21,
-            "counts": [1, -2, 9_007_199_254_740_993_i64, u64::MAX, 0],
+            "counts": [1, -2, 9_007_199_254_740_991_i64, -9_007_199_254_740_991_i64, 0],
+            "big_id": "18446744073709551615",
             "cells": {"cd3_fraction": 0.72, "markers": ["CD19", "CD3ε", "細胞", "🧬"], "ok": true, "none": null},
             "keys": {"\u{fb33}": 1, "😀": 2, "é": 3, "Z": 4, "a": 5, "\r": 6},
             "text": "line1\nline2\t\"quoted\" \\ back\u{1}slash",
@@ -300,11 +301,11 @@ fn python_verifier_accepts_exported_bundle_and_names_the_same_damage() {
 
     let (_, rust) = bundle::verify_bundle(&bytes[..], Some(&key)).unwrap();
     assert!(rust.is_ok(), "{rust:?}");
-    // RFC 8785 numbers are doubles: integers beyond 2^53 are stored rounded (documented in
-    // docs/ledger-format.md §2.1; payloads carry big identifiers as strings).
+    // RFC 8785 numbers are doubles: the ledger refuses integers beyond ±(2^53 − 1)
+    // (docs/ledger-format.md §2.1), so the largest allowed ones are stored exactly.
     let stored = ledger.record(2).unwrap().payload;
     assert!(
-        stored.contains(r#""counts":[1,-2,9007199254740992,18446744073709552000,0]"#),
+        stored.contains(r#""counts":[1,-2,9007199254740991,-9007199254740991,0]"#),
         "{stored}"
     );
     let ok = "OK: 10 records, 4 checkpoints, latest verified checkpoint size 10\n";

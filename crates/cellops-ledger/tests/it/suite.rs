@@ -147,6 +147,14 @@ fn bad_input_is_refused_and_loses_nothing<B: Backend>(db: &TestDb) {
         })
         .unwrap_err();
     assert!(err.to_string().starts_with("records[1].site"), "{err}");
+    let mut huge = note("batch/b-1", "x");
+    huge.payload = serde_json::json!({"ids": [1, 9_007_199_254_740_993u64]});
+    let err = ledger.append(one(huge)).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("payload.ids[1]: 9007199254740993 is beyond"),
+        "{err}"
+    );
     assert_eq!(ledger.size(), 2);
     assert!(verify_db(&ledger).is_ok());
 }
