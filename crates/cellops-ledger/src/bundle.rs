@@ -201,11 +201,11 @@ pub fn verify_store<B: Backend>(
     let mut verifier = Verifier::new(trusted.clone(), checkpoints);
     let mut next = 1;
     loop {
-        let page = backend.records(next, READ_PAGE_ROWS_MAX)?;
+        let page = backend.rows(next, READ_PAGE_ROWS_MAX)?;
         let Some(last) = page.last() else { break };
         next = last.seq + 1;
-        for r in &page {
-            verifier.feed(r);
+        for row in &page {
+            verifier.feed_row(row);
         }
         if verifier.failed() {
             break;

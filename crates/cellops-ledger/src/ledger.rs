@@ -482,7 +482,11 @@ impl<B: Backend> Writer<B> {
             let mut keys_in_group: HashMap<String, (Hash, usize)> = HashMap::new();
             for (request, _) in &appends {
                 let outcome = (|| {
-                    let print = fingerprint(request);
+                    // Only a keyed request needs its fingerprint (a retry must match it).
+                    let print = match &request.idempotency_key {
+                        Some(_) => fingerprint(request),
+                        None => [0; 32],
+                    };
                     if let Some(key) = &request.idempotency_key {
                         if let Some((other_print, index)) = keys_in_group.get(key) {
                             if *other_print != print {
@@ -514,7 +518,8 @@ impl<B: Backend> Writer<B> {
                         seq += 1;
                         sealed.push(r);
                     }
-                    tx.insert_records(&sealed)?;
+                    let rows: Vec<_> = sealed.iter().map(Record::to_stored).collect();
+                    tx.insert_rows(&rows)?;
                     if let Some(key) = &request.idempotency_key {
                         tx.idempotency_put(
                             key,
@@ -540,9 +545,10 @@ impl<B: Backend> Writer<B> {
                     return Err(e.clone());
                 }
                 if let (Some(key), Ok(_)) = (&request.idempotency_key, &outcome) {
+                    let index = outcomes.len();
                     keys_in_group
                         .entry(key.clone())
-                        .or_insert((fingerprint(request), outcomes.len()));
+                        .or_insert_with(|| (fingerprint(request), index));
                 }
                 outcomes.push(outcome);
             }

@@ -3,8 +3,8 @@
 //! lock, so the log stays one gap-free chain across processes.
 
 use crate::LedgerError;
-use crate::record::{Hash, Record, SignatureBlock};
-use crate::store::{Backend, Head, IdempotencyEntry, StoredCheckpoint, WriteTx};
+use crate::record::Hash;
+use crate::store::{Backend, Head, IdempotencyEntry, StoredCheckpoint, StoredRow, WriteTx};
 use cellops_domain::Timestamp;
 use postgres::{Client, NoTls, Row, Transaction};
 
@@ -13,18 +13,14 @@ const APPEND_LOCK_KEY: i64 = 0x63_656c_6c6f_7073;
 
 const MIGRATIONS: &str = r#"
 SELECT pg_advisory_lock(7199);
+-- The entry is the record (the canonical bytes its hash covers); stream, event_type and
+-- site are index columns for queries, checked against the entry by verification.
 CREATE TABLE IF NOT EXISTS ledger_records (
     seq BIGINT PRIMARY KEY,
     stream TEXT NOT NULL,
     event_type TEXT NOT NULL,
-    event_version INTEGER NOT NULL,
-    payload TEXT NOT NULL,
-    actor TEXT NOT NULL,
     site TEXT NOT NULL,
-    recorded_at TEXT NOT NULL,
-    reason TEXT,
-    corrects BIGINT,
-    signature TEXT,
+    entry TEXT NOT NULL,
     prev_hash BYTEA NOT NULL,
     hash BYTEA NOT NULL
 );
@@ -106,35 +102,35 @@ impl Backend for Postgres {
         head(&mut self.client)
     }
 
-    fn records(&mut self, from_seq: u64, limit: usize) -> Result<Vec<Record>, LedgerError> {
+    fn rows(&mut self, from_seq: u64, limit: usize) -> Result<Vec<StoredRow>, LedgerError> {
         let rows = self
             .client
             .query(
                 &format!(
-                    "SELECT {RECORD_COLUMNS} FROM ledger_records WHERE seq >= $1 ORDER BY seq LIMIT $2"
+                    "SELECT {ROW_COLUMNS} FROM ledger_records WHERE seq >= $1 ORDER BY seq LIMIT $2"
                 ),
                 &[&to_i64(from_seq), &(limit as i64)],
             )
             .map_err(|e| storage("records", e))?;
-        rows.iter().map(record_from_row).collect()
+        rows.iter().map(row_from_sql).collect()
     }
 
-    fn stream_records(
+    fn stream_rows(
         &mut self,
         stream: &str,
         after_seq: u64,
         limit: usize,
-    ) -> Result<Vec<Record>, LedgerError> {
+    ) -> Result<Vec<StoredRow>, LedgerError> {
         let rows = self
             .client
             .query(
                 &format!(
-                    "SELECT {RECORD_COLUMNS} FROM ledger_records WHERE stream = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+                    "SELECT {ROW_COLUMNS} FROM ledger_records WHERE stream = $1 AND seq > $2 ORDER BY seq LIMIT $3"
                 ),
                 &[&stream, &to_i64(after_seq), &(limit as i64)],
             )
             .map_err(|e| storage("stream records", e))?;
-        rows.iter().map(record_from_row).collect()
+        rows.iter().map(row_from_sql).collect()
     }
 
     fn hashes_after(&mut self, after_seq: u64, limit: usize) -> Result<Vec<Hash>, LedgerError> {
@@ -206,18 +202,14 @@ impl WriteTx for PgTx<'_, '_> {
         hashes_after(self.tx, after_seq, limit)
     }
 
-    fn insert_records(&mut self, records: &[Record]) -> Result<(), LedgerError> {
+    fn insert_rows(&mut self, rows: &[StoredRow]) -> Result<(), LedgerError> {
         let stmt = self
             .tx
             .prepare(
-                "INSERT INTO ledger_records (seq, stream, event_type, event_version, payload, actor, site, recorded_at, reason, corrects, signature, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                "INSERT INTO ledger_records (seq, stream, event_type, site, entry, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .map_err(|e| storage("insert", e))?;
-        for r in records {
-            let signature = r
-                .signature
-                .as_ref()
-                .map(|s| serde_json::to_string(s).expect("signature serializes"));
+        for r in rows {
             self.tx
                 .execute(
                     &stmt,
@@ -225,14 +217,8 @@ impl WriteTx for PgTx<'_, '_> {
                         &to_i64(r.seq),
                         &r.stream,
                         &r.event_type,
-                        &(r.event_version as i32),
-                        &r.payload,
-                        &r.actor,
                         &r.site,
-                        &r.recorded_at.to_string(),
-                        &r.reason,
-                        &r.corrects.map(to_i64),
-                        &signature,
+                        &r.entry,
                         &&r.prev_hash[..],
                         &&r.hash[..],
                     ],
@@ -290,33 +276,17 @@ impl WriteTx for PgTx<'_, '_> {
     }
 }
 
-const RECORD_COLUMNS: &str = "seq, stream, event_type, event_version, payload, actor, site, recorded_at, reason, corrects, signature, prev_hash, hash";
+const ROW_COLUMNS: &str = "seq, stream, event_type, site, entry, prev_hash, hash";
 
-fn record_from_row(r: &Row) -> Result<Record, LedgerError> {
-    let seq = r.get::<_, i64>(0) as u64;
-    let corrupt = |field: &str, e: String| LedgerError::Corrupt {
-        reason: format!("record {seq}: {field}: {e}"),
-    };
-    let recorded_at: String = r.get(7);
-    let signature: Option<String> = r.get(10);
-    Ok(Record {
-        seq,
+fn row_from_sql(r: &Row) -> Result<StoredRow, LedgerError> {
+    Ok(StoredRow {
+        seq: r.get::<_, i64>(0) as u64,
         stream: r.get(1),
         event_type: r.get(2),
-        event_version: r.get::<_, i32>(3) as u32,
-        payload: r.get(4),
-        actor: r.get(5),
-        site: r.get(6),
-        recorded_at: Timestamp::parse(&recorded_at)
-            .map_err(|e| corrupt("recorded_at", e.to_string()))?,
-        reason: r.get(8),
-        corrects: r.get::<_, Option<i64>>(9).map(|c| c as u64),
-        signature: signature
-            .map(|s| serde_json::from_str::<SignatureBlock>(&s))
-            .transpose()
-            .map_err(|e| corrupt("signature", e.to_string()))?,
-        prev_hash: bytes_hash(r.get(11), "prev_hash")?,
-        hash: bytes_hash(r.get(12), "hash")?,
+        site: r.get(3),
+        entry: r.get(4),
+        prev_hash: bytes_hash(r.get(5), "prev_hash")?,
+        hash: bytes_hash(r.get(6), "hash")?,
     })
 }
 

@@ -151,6 +151,58 @@ impl Record {
         serde_json::from_str(&self.payload).unwrap_or(serde_json::Value::Null)
     }
 
+    /// The row that stores this record.
+    pub fn to_stored(&self) -> crate::store::StoredRow {
+        crate::store::StoredRow {
+            seq: self.seq,
+            stream: self.stream.clone(),
+            event_type: self.event_type.clone(),
+            site: self.site.clone(),
+            entry: String::from_utf8(self.entry_bytes()).expect("canonical JSON is UTF-8"),
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        }
+    }
+
+    /// Reads a record back from its row: the entry is the record; the index columns must
+    /// agree with it.
+    pub fn from_stored(row: &crate::store::StoredRow) -> Result<Record, LedgerError> {
+        let corrupt = |reason: String| LedgerError::Corrupt {
+            reason: format!("record {}: {reason}; run cellops ledger verify", row.seq),
+        };
+        let e: EntryView<'_> = serde_json::from_str(&row.entry)
+            .map_err(|err| corrupt(format!("its entry is not readable ({err})")))?;
+        if e.v != FORMAT_VERSION {
+            return Err(corrupt(format!("entry format version {} is unknown", e.v)));
+        }
+        if e.seq != row.seq
+            || e.stream != row.stream
+            || e.event_type != row.event_type
+            || e.site != row.site
+        {
+            return Err(corrupt(
+                "its index columns disagree with its entry".to_string(),
+            ));
+        }
+        let recorded_at = Timestamp::parse(&e.recorded_at)
+            .map_err(|err| corrupt(format!("recorded_at: {err}")))?;
+        Ok(Record {
+            seq: e.seq,
+            stream: e.stream,
+            event_type: e.event_type,
+            event_version: e.version,
+            payload: e.payload.get().to_string(),
+            actor: e.actor,
+            site: e.site,
+            recorded_at,
+            reason: e.reason,
+            corrects: e.corrects,
+            signature: e.signature,
+            prev_hash: row.prev_hash,
+            hash: row.hash,
+        })
+    }
+
     /// The Merkle leaf data of this record is its chain hash (docs/ledger-format.md).
     pub fn leaf_hash(&self) -> Hash {
         cellops_tlog::leaf_hash(&self.hash)
@@ -162,6 +214,25 @@ impl Record {
 /// embedded as the canonical JSON text it is stored as. Equal, byte for byte, to the JCS of
 /// the entry object (`entry_bytes_via_jcs`, the test oracle); this path avoids re-parsing
 /// the payload, which keeps verification close to raw SHA-256 speed.
+/// The canonical entry as read back (the payload kept as its exact text).
+#[derive(Deserialize)]
+struct EntryView<'a> {
+    actor: String,
+    corrects: Option<u64>,
+    #[serde(borrow)]
+    payload: &'a serde_json::value::RawValue,
+    reason: Option<String>,
+    recorded_at: String,
+    seq: u64,
+    signature: Option<SignatureBlock>,
+    site: String,
+    stream: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    v: u32,
+    version: u32,
+}
+
 fn entry_bytes(r: &Record, signature: Option<&SignatureBlock>) -> Vec<u8> {
     let mut out = Vec::with_capacity(320 + r.payload.len());
     out.extend_from_slice(b"{\"actor\":");

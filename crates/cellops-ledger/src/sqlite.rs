@@ -1,8 +1,8 @@
 //! SQLite backend: the embedded default. One file, WAL mode, `synchronous=FULL`.
 
 use crate::LedgerError;
-use crate::record::{Hash, Record, SignatureBlock};
-use crate::store::{Backend, Head, IdempotencyEntry, StoredCheckpoint, WriteTx};
+use crate::record::Hash;
+use crate::store::{Backend, Head, IdempotencyEntry, StoredCheckpoint, StoredRow, WriteTx};
 use cellops_domain::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
@@ -10,18 +10,14 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 const BUSY_TIMEOUT_MS: u64 = 30_000;
 
 const MIGRATIONS: &str = r#"
+-- The entry is the record (the canonical bytes its hash covers); stream, event_type and
+-- site are index columns for queries, checked against the entry by verification.
 CREATE TABLE IF NOT EXISTS ledger_records (
     seq INTEGER PRIMARY KEY,
     stream TEXT NOT NULL,
     event_type TEXT NOT NULL,
-    event_version INTEGER NOT NULL,
-    payload TEXT NOT NULL,
-    actor TEXT NOT NULL,
     site TEXT NOT NULL,
-    recorded_at TEXT NOT NULL,
-    reason TEXT,
-    corrects INTEGER,
-    signature TEXT,
+    entry TEXT NOT NULL,
     prev_hash BLOB NOT NULL,
     hash BLOB NOT NULL
 );
@@ -151,39 +147,38 @@ impl Backend for Sqlite {
         head(&self.conn)
     }
 
-    fn records(&mut self, from_seq: u64, limit: usize) -> Result<Vec<Record>, LedgerError> {
+    fn rows(&mut self, from_seq: u64, limit: usize) -> Result<Vec<StoredRow>, LedgerError> {
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
-                "SELECT {RECORD_COLUMNS} FROM ledger_records WHERE seq >= ?1 ORDER BY seq LIMIT ?2"
+                "SELECT {ROW_COLUMNS} FROM ledger_records WHERE seq >= ?1 ORDER BY seq LIMIT ?2"
             ))
             .map_err(|e| storage("records", e))?;
         let rows = stmt
-            .query_map(params![to_i64(from_seq), limit as i64], record_from_row)
+            .query_map(params![to_i64(from_seq), limit as i64], row_from_sql)
             .map_err(|e| storage("records", e))?;
-        rows.map(|r| r.map_err(|e| storage("records", e))?)
-            .collect()
+        rows.map(|r| r.map_err(|e| storage("records", e))).collect()
     }
 
-    fn stream_records(
+    fn stream_rows(
         &mut self,
         stream: &str,
         after_seq: u64,
         limit: usize,
-    ) -> Result<Vec<Record>, LedgerError> {
+    ) -> Result<Vec<StoredRow>, LedgerError> {
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
-                "SELECT {RECORD_COLUMNS} FROM ledger_records WHERE stream = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+                "SELECT {ROW_COLUMNS} FROM ledger_records WHERE stream = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
             ))
-            .map_err(|e| storage("stream_records", e))?;
+            .map_err(|e| storage("stream records", e))?;
         let rows = stmt
             .query_map(
                 params![stream, to_i64(after_seq), limit as i64],
-                record_from_row,
+                row_from_sql,
             )
-            .map_err(|e| storage("stream_records", e))?;
-        rows.map(|r| r.map_err(|e| storage("stream_records", e))?)
+            .map_err(|e| storage("stream records", e))?;
+        rows.map(|r| r.map_err(|e| storage("stream records", e)))
             .collect()
     }
 
@@ -275,30 +270,20 @@ impl WriteTx for SqliteTx<'_> {
         hashes_after(self.tx, after_seq, limit)
     }
 
-    fn insert_records(&mut self, records: &[Record]) -> Result<(), LedgerError> {
+    fn insert_rows(&mut self, rows: &[StoredRow]) -> Result<(), LedgerError> {
         let mut stmt = self
             .tx
             .prepare_cached(
-                "INSERT INTO ledger_records (seq, stream, event_type, event_version, payload, actor, site, recorded_at, reason, corrects, signature, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                "INSERT INTO ledger_records (seq, stream, event_type, site, entry, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .map_err(|e| storage("insert", e))?;
-        for r in records {
-            let signature = r
-                .signature
-                .as_ref()
-                .map(|s| serde_json::to_string(s).expect("signature serializes"));
+        for r in rows {
             stmt.execute(params![
                 to_i64(r.seq),
                 r.stream,
                 r.event_type,
-                r.event_version,
-                r.payload,
-                r.actor,
                 r.site,
-                r.recorded_at.to_string(),
-                r.reason,
-                r.corrects.map(to_i64),
-                signature,
+                r.entry,
                 &r.prev_hash[..],
                 &r.hash[..],
             ])
@@ -354,43 +339,18 @@ impl WriteTx for SqliteTx<'_> {
     }
 }
 
-const RECORD_COLUMNS: &str = "seq, stream, event_type, event_version, payload, actor, site, recorded_at, reason, corrects, signature, prev_hash, hash";
+const ROW_COLUMNS: &str = "seq, stream, event_type, site, entry, prev_hash, hash";
 
-fn record_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Record, LedgerError>> {
-    let seq = r.get::<_, i64>(0)? as u64;
-    let recorded_at: String = r.get(7)?;
-    let signature: Option<String> = r.get(10)?;
-    let parsed = (|| {
-        let recorded_at = Timestamp::parse(&recorded_at).map_err(|e| LedgerError::Corrupt {
-            reason: format!("record {seq}: recorded_at: {e}"),
-        })?;
-        let signature = signature
-            .map(|s| serde_json::from_str::<SignatureBlock>(&s))
-            .transpose()
-            .map_err(|e| LedgerError::Corrupt {
-                reason: format!("record {seq}: signature: {e}"),
-            })?;
-        Ok((recorded_at, signature))
-    })();
-    let (recorded_at, signature) = match parsed {
-        Ok(v) => v,
-        Err(e) => return Ok(Err(e)),
-    };
-    Ok(Ok(Record {
-        seq,
+fn row_from_sql(r: &Row<'_>) -> rusqlite::Result<StoredRow> {
+    Ok(StoredRow {
+        seq: r.get::<_, i64>(0)? as u64,
         stream: r.get(1)?,
         event_type: r.get(2)?,
-        event_version: r.get(3)?,
-        payload: r.get(4)?,
-        actor: r.get(5)?,
-        site: r.get(6)?,
-        recorded_at,
-        reason: r.get(8)?,
-        corrects: r.get::<_, Option<i64>>(9)?.map(|c| c as u64),
-        signature,
-        prev_hash: blob_hash(r, 11)?,
-        hash: blob_hash(r, 12)?,
-    }))
+        site: r.get(3)?,
+        entry: r.get(4)?,
+        prev_hash: blob_hash(r, 5)?,
+        hash: blob_hash(r, 6)?,
+    })
 }
 
 fn checkpoint_from_row(r: &Row<'_>) -> rusqlite::Result<Result<StoredCheckpoint, LedgerError>> {

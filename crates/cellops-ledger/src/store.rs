@@ -5,6 +5,21 @@ use crate::LedgerError;
 use crate::record::{Hash, Record};
 use cellops_domain::Timestamp;
 
+/// A record as one database row: the canonical entry (the record itself, exactly the
+/// bytes its hash covers) plus index columns for queries. Verification checks that the
+/// index columns agree with the entry, so a moved index cannot hide a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRow {
+    pub seq: u64,
+    pub stream: String,
+    pub event_type: String,
+    pub site: String,
+    /// The canonical entry text (docs/ledger-format.md §2).
+    pub entry: String,
+    pub prev_hash: Hash,
+    pub hash: Hash,
+}
+
 /// The last record of the ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Head {
@@ -37,7 +52,7 @@ pub trait WriteTx {
     fn head(&mut self) -> Result<Option<Head>, LedgerError>;
     /// Chain hashes of records with seq in `(after_seq, after_seq + limit]`, in order.
     fn hashes_after(&mut self, after_seq: u64, limit: usize) -> Result<Vec<Hash>, LedgerError>;
-    fn insert_records(&mut self, records: &[Record]) -> Result<(), LedgerError>;
+    fn insert_rows(&mut self, rows: &[StoredRow]) -> Result<(), LedgerError>;
     fn insert_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<(), LedgerError>;
     fn latest_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>, LedgerError>;
     fn idempotency_get(&mut self, key: &str) -> Result<Option<IdempotencyEntry>, LedgerError>;
@@ -57,15 +72,36 @@ pub trait Backend: Send + Sized + 'static {
     ) -> Result<T, LedgerError>;
 
     fn head(&mut self) -> Result<Option<Head>, LedgerError>;
-    /// Records with seq in `[from_seq, from_seq + limit)`, ascending.
-    fn records(&mut self, from_seq: u64, limit: usize) -> Result<Vec<Record>, LedgerError>;
+    /// Rows with seq ≥ `from_seq`, ascending, at most `limit`.
+    fn rows(&mut self, from_seq: u64, limit: usize) -> Result<Vec<StoredRow>, LedgerError>;
+    /// Rows of one stream with seq > `after_seq`, ascending, at most `limit`.
+    fn stream_rows(
+        &mut self,
+        stream: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredRow>, LedgerError>;
+
+    /// Records with seq ≥ `from_seq`, ascending, at most `limit`.
+    fn records(&mut self, from_seq: u64, limit: usize) -> Result<Vec<Record>, LedgerError> {
+        self.rows(from_seq, limit)?
+            .iter()
+            .map(Record::from_stored)
+            .collect()
+    }
+
     /// Records of one stream with seq > `after_seq`, ascending, at most `limit`.
     fn stream_records(
         &mut self,
         stream: &str,
         after_seq: u64,
         limit: usize,
-    ) -> Result<Vec<Record>, LedgerError>;
+    ) -> Result<Vec<Record>, LedgerError> {
+        self.stream_rows(stream, after_seq, limit)?
+            .iter()
+            .map(Record::from_stored)
+            .collect()
+    }
     /// Chain hashes of records with seq in `(after_seq, after_seq + limit]`, in order.
     fn hashes_after(&mut self, after_seq: u64, limit: usize) -> Result<Vec<Hash>, LedgerError>;
     /// Checkpoints with size > `after_size`, ascending, at most `limit`.

@@ -4,7 +4,7 @@
 //! The verifier trusts nothing but the records it is given and the public key it is given.
 
 use crate::record::{self, Hash, Record};
-use crate::store::StoredCheckpoint;
+use crate::store::{StoredCheckpoint, StoredRow};
 use cellops_tlog::{MerkleTree, NoteVerifier};
 use serde::Serialize;
 use std::fmt;
@@ -114,7 +114,120 @@ impl Verifier {
         }
     }
 
-    /// Checks the next record in storage order.
+    /// Checks the next stored row: the fast path over the stored entry bytes (no parsing
+    /// unless the record carries a signature), with the index columns checked against the
+    /// entry so that no query can be pointed at the wrong record.
+    pub fn feed_row(&mut self, row: &StoredRow) {
+        if self.failed() || self.held_back(row.seq) {
+            return;
+        }
+        match index_agrees(row) {
+            IndexCheck::Agrees { signed } => {
+                if signed {
+                    match Record::from_stored(row) {
+                        Ok(r) if record::signature_binds(&r) => {}
+                        _ => {
+                            return self.fail(
+                                Damage::Edited,
+                                row.seq,
+                                format!(
+                                    "record {}: its e-signature is not bound to its content (signature copied or altered)",
+                                    row.seq
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+            IndexCheck::BelongsAt(home) => {
+                return self.fail(
+                    Damage::Reordered,
+                    row.seq,
+                    format!(
+                        "the record stored at position {} is intact but belongs at position {home}",
+                        row.seq
+                    ),
+                );
+            }
+            IndexCheck::Differs(detail) => {
+                return self.fail(
+                    Damage::Edited,
+                    row.seq,
+                    format!("record {}: {detail}", row.seq),
+                );
+            }
+        }
+        let hash = record::chain_hash(&row.prev_hash, row.entry.as_bytes());
+        if hash != row.hash {
+            return self.fail(
+                Damage::Edited,
+                row.seq,
+                format!(
+                    "record {} ({}, stream {}) does not match its hash: its content was changed after it was recorded",
+                    row.seq, row.event_type, row.stream
+                ),
+            );
+        }
+        self.link(row.seq, &row.prev_hash, &row.hash);
+    }
+
+    /// Appends a checked record to the chain and the tree, or reports a broken link.
+    fn link(&mut self, seq: u64, prev_hash: &Hash, hash: &Hash) {
+        if *prev_hash != self.prev_hash {
+            return self.fail(
+                Damage::ForkedChain,
+                seq,
+                format!(
+                    "record {seq} is self-consistent but does not follow record {}: it belongs to another history",
+                    seq - 1
+                ),
+            );
+        }
+        self.prev_hash = *hash;
+        self.expected_seq += 1;
+        self.tree.push(cellops_tlog::leaf_hash(hash));
+        self.report.records_checked += 1;
+        self.check_checkpoints_at(self.tree.len());
+    }
+
+    /// Handles records that arrive ahead of the expected position; true when `seq` was
+    /// held back or a problem was found.
+    fn held_back(&mut self, seq: u64) -> bool {
+        let expected = self.expected_seq;
+        if let Some(&first_ahead) = self.ahead.first() {
+            if seq == expected {
+                self.fail(
+                    Damage::Reordered,
+                    expected,
+                    format!("record {expected} appears after record {first_ahead} (records must be in seq order)"),
+                );
+                return true;
+            }
+            self.ahead.push(seq);
+            if self.ahead.len() as u64 >= REORDER_WINDOW_RECORDS {
+                self.fail_deleted();
+            }
+            return true;
+        }
+        if seq > expected {
+            self.ahead.push(seq);
+            return true;
+        }
+        if seq < expected {
+            self.fail(
+                Damage::Reordered,
+                seq,
+                format!(
+                    "record {seq} appears after record {} (records must be in seq order)",
+                    expected - 1
+                ),
+            );
+            return true;
+        }
+        false
+    }
+
+    /// Checks the next record in storage order (records read from a bundle).
     pub fn feed(&mut self, r: &Record) {
         if self.failed() {
             return;
@@ -179,22 +292,7 @@ impl Verifier {
                 ),
             );
         }
-        if r.prev_hash != self.prev_hash {
-            return self.fail(
-                Damage::ForkedChain,
-                r.seq,
-                format!(
-                    "record {} is self-consistent but does not follow record {}: it belongs to another history",
-                    r.seq,
-                    r.seq - 1
-                ),
-            );
-        }
-        self.prev_hash = r.hash;
-        self.expected_seq += 1;
-        self.tree.push(r.leaf_hash());
-        self.report.records_checked += 1;
-        self.check_checkpoints_at(self.tree.len());
+        self.link(r.seq, &r.prev_hash, &r.hash);
     }
 
     /// Verifies every checkpoint of exactly `size` records against the rebuilt tree.
@@ -285,6 +383,61 @@ impl Verifier {
                 );
         }
         self.report
+    }
+}
+
+enum IndexCheck {
+    Agrees { signed: bool },
+    BelongsAt(u64),
+    Differs(String),
+}
+
+/// Whether a row's index columns and position agree with its entry, reading only the
+/// entry's fixed tail: `…,"seq":N,"signature":…,"site":S,"stream":T,"type":U,"v":1,"version":V}`
+/// (member order is fixed by RFC 8785, and no JSON string can contain an unescaped quote, so
+/// the last `,"site":` is the entry's own).
+fn index_agrees(row: &StoredRow) -> IndexCheck {
+    let e = row.entry.as_str();
+    let quoted = |s: &str| serde_json::to_string(s).expect("a string serializes");
+    let Some(site_at) = e.rfind(",\"site\":") else {
+        return IndexCheck::Differs("its entry has no site member".into());
+    };
+    let expected_tail = format!(
+        ",\"site\":{},\"stream\":{},\"type\":{},\"v\":{},\"version\":",
+        quoted(&row.site),
+        quoted(&row.stream),
+        quoted(&row.event_type),
+        record::FORMAT_VERSION
+    );
+    let tail_ok = e[site_at..]
+        .strip_prefix(expected_tail.as_str())
+        .is_some_and(|rest| {
+            rest.len() > 1
+                && rest.ends_with('}')
+                && rest[..rest.len() - 1].bytes().all(|b| b.is_ascii_digit())
+        });
+    if !tail_ok {
+        return IndexCheck::Differs(
+            "its index columns (stream, type, site) disagree with its entry".into(),
+        );
+    }
+    let head = &e[..site_at];
+    let (head, signed) = match head.strip_suffix(",\"signature\":null") {
+        Some(h) => (h, false),
+        None => match head.rfind(",\"signature\":{") {
+            Some(at) => (&head[..at], true),
+            None => return IndexCheck::Differs("its entry has no signature member".into()),
+        },
+    };
+    if head.ends_with(&format!(",\"seq\":{}", row.seq)) {
+        return IndexCheck::Agrees { signed };
+    }
+    let entry_seq = head
+        .rfind(",\"seq\":")
+        .and_then(|at| head[at + 7..].parse::<u64>().ok());
+    match entry_seq {
+        Some(home) if home != row.seq => IndexCheck::BelongsAt(home),
+        _ => IndexCheck::Differs("its entry's seq is unreadable".into()),
     }
 }
 

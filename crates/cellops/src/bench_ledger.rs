@@ -182,9 +182,8 @@ struct PgDb {
 impl PgDb {
     fn create(admin: &mut postgres::Client, tag: &str) -> anyhow::Result<PgDb> {
         let name = format!("cellops_bench_{tag}_{}", std::process::id());
-        admin.batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"
-        ))?;
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+        admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
         let base = admin_url()
             .rsplit_once('/')
             .map(|(b, _)| b.to_string())

@@ -32,6 +32,11 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
+    // Errors are logged with their correlation id (the 5xx body cites it): to stderr.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
     let url = database::url(args.database.clone());
     crate::with_backend!(&url, B => serve::<B>(&url, &args))
 }
@@ -102,7 +107,9 @@ fn serve<B: Backend>(url: &str, args: &ServeArgs) -> anyhow::Result<std::process
             .context("serving HTTP")?;
         Ok::<_, anyhow::Error>(())
     })?;
-    // A clean stop leaves every record covered by a signed checkpoint.
+    // A clean stop leaves every record covered by a signed checkpoint, including those
+    // other processes appended since this one last looked.
+    ledger.catch_up()?;
     if let Some(cp) = ledger.checkpoint_now()? {
         println!("signed checkpoint at {} records", cp.size);
     }

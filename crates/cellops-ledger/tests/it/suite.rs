@@ -30,6 +30,7 @@ backend_tests!(
     detects_deleted_record,
     detects_reordered_records,
     detects_truncated_log,
+    detects_moved_index_column,
     detects_forked_chain,
     detects_bad_checkpoint_signature,
     bundle_verifies_offline_and_detects_tampering,
@@ -248,7 +249,7 @@ fn rows_cannot_be_updated_or_deleted<B: Backend>(db: &TestDb) {
     append_notes(&ledger, 3);
     let e = raw(
         db,
-        "UPDATE ledger_records SET actor = 'mallory' WHERE seq = 1",
+        "UPDATE ledger_records SET stream = 'batch/other' WHERE seq = 1",
     )
     .unwrap_err();
     assert!(e.contains("append-only"), "{e}");
@@ -275,7 +276,7 @@ fn damaged<B: Backend>(db: &TestDb, sql: &str) -> cellops_ledger::verify::Findin
 fn detects_edited_record<B: Backend>(db: &TestDb) {
     let f = damaged::<B>(
         db,
-        "UPDATE ledger_records SET payload = '{\"text\":\"n6 edited\"}' WHERE seq = 7",
+        "UPDATE ledger_records SET entry = replace(entry, '\"n6\"', '\"n6 edited\"') WHERE seq = 7",
     );
     assert_eq!((f.damage, f.seq), (Damage::Edited, 7), "{f:?}");
 }
@@ -294,6 +295,16 @@ fn detects_reordered_records<B: Backend>(db: &TestDb) {
          UPDATE ledger_records SET seq = 6 WHERE seq = 1000;",
     );
     assert_eq!((f.damage, f.seq), (Damage::Reordered, 5), "{f:?}");
+}
+
+fn detects_moved_index_column<B: Backend>(db: &TestDb) {
+    // Pointing a record at another stream would hide it from that stream's view.
+    let f = damaged::<B>(
+        db,
+        "UPDATE ledger_records SET stream = 'batch/b-9' WHERE seq = 3",
+    );
+    assert_eq!((f.damage, f.seq), (Damage::Edited, 3), "{f:?}");
+    assert!(f.detail.contains("index columns"), "{f:?}");
 }
 
 fn detects_truncated_log<B: Backend>(db: &TestDb) {
@@ -323,8 +334,10 @@ fn detects_forked_chain<B: Backend>(db: &TestDb) {
     let mut sql = String::new();
     for r in &records[7..] {
         sql.push_str(&format!(
-            "UPDATE ledger_records SET payload = '{}', prev_hash = {}, hash = {} WHERE seq = {};",
-            r.payload,
+            "UPDATE ledger_records SET entry = '{}', prev_hash = {}, hash = {} WHERE seq = {};",
+            String::from_utf8(r.entry_bytes())
+                .unwrap()
+                .replace('\'', "''"),
             blob(db, &r.prev_hash),
             blob(db, &r.hash),
             r.seq
