@@ -62,27 +62,36 @@ impl Timestamp {
         })?;
         Timestamp::from_unix_us(unix_us)
     }
+}
 
-    fn to_datetime(self) -> OffsetDateTime {
-        // Cannot fail: the constructor keeps unix_us within 1970..=9999.
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.unix_us) * 1_000)
-            .expect("timestamp within the representable range")
-    }
+/// (year, month, day) of the proleptic Gregorian calendar for days since 1970-01-01
+/// (H. Hinnant's `civil_from_days`): formatting is on the ledger's hot path, so it avoids a
+/// calendar library there.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let dt = self.to_datetime();
+        let secs = self.unix_us.div_euclid(1_000_000);
+        let micros = self.unix_us.rem_euclid(1_000_000);
+        let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+        let second_of_day = secs.rem_euclid(86_400);
         write!(
             f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-            dt.year(),
-            u8::from(dt.month()),
-            dt.day(),
-            dt.hour(),
-            dt.minute(),
-            dt.second(),
-            dt.microsecond()
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+            second_of_day / 3600,
+            second_of_day / 60 % 60,
+            second_of_day % 60,
         )
     }
 }
@@ -153,6 +162,38 @@ mod tests {
         let text = t.to_string();
         assert_eq!(text, "2026-11-29T22:32:37.000123Z");
         assert_eq!(Timestamp::parse(&text).unwrap(), t);
+    }
+
+    #[test]
+    fn fast_formatting_agrees_with_the_calendar_library() {
+        let mut x: i64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let t = Timestamp::from_unix_us(x.rem_euclid(Timestamp::UNIX_US_MAX + 1)).unwrap();
+            let dt =
+                OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.unix_us()) * 1000).unwrap();
+            let expected = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+                dt.year(),
+                u8::from(dt.month()),
+                dt.day(),
+                dt.hour(),
+                dt.minute(),
+                dt.second(),
+                dt.microsecond()
+            );
+            assert_eq!(t.to_string(), expected);
+            assert_eq!(Timestamp::parse(&expected).unwrap(), t);
+        }
+        assert_eq!(Timestamp::EPOCH.to_string(), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            Timestamp::from_unix_us(Timestamp::UNIX_US_MAX)
+                .unwrap()
+                .to_string(),
+            "9999-12-31T23:59:59.999999Z"
+        );
     }
 
     #[test]

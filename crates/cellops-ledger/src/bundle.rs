@@ -184,7 +184,11 @@ pub fn verify_bundle(
     Ok((header, report))
 }
 
-/// Verifies the ledger in a database, page by page.
+/// Pages read ahead of verification (reading overlaps hashing on another core).
+const VERIFY_PAGES_AHEAD_MAX: usize = 2;
+
+/// Verifies the ledger in a database, page by page; one thread reads while this one
+/// checks.
 pub fn verify_store<B: Backend>(
     backend: &mut B,
     trusted: &NoteVerifier,
@@ -199,17 +203,30 @@ pub fn verify_store<B: Backend>(
         checkpoints.extend(page);
     }
     let mut verifier = Verifier::new(trusted.clone(), checkpoints);
-    let mut next = 1;
-    loop {
-        let page = backend.rows(next, READ_PAGE_ROWS_MAX)?;
-        let Some(last) = page.last() else { break };
-        next = last.seq + 1;
-        for row in &page {
-            verifier.feed_row(row);
+    std::thread::scope(|scope| {
+        let (pages, arriving) = std::sync::mpsc::sync_channel(VERIFY_PAGES_AHEAD_MAX);
+        let reader = scope.spawn(move || -> Result<(), LedgerError> {
+            let mut next = 1;
+            loop {
+                let page = backend.rows(next, READ_PAGE_ROWS_MAX)?;
+                let Some(last) = page.last() else {
+                    return Ok(());
+                };
+                next = last.seq + 1;
+                if pages.send(page).is_err() {
+                    return Ok(()); // The verifier stopped at a problem.
+                }
+            }
+        });
+        for page in arriving {
+            for row in &page {
+                verifier.feed_row(row);
+            }
+            if verifier.failed() {
+                break;
+            }
         }
-        if verifier.failed() {
-            break;
-        }
-    }
+        reader.join().expect("the reader thread does not panic")
+    })?;
     Ok(verifier.finish())
 }

@@ -3,7 +3,7 @@
 
 use crate::LedgerError;
 use crate::record::{self, Hash, NewRecord, Record, check_new, seal};
-use crate::store::{Backend, IdempotencyEntry, StoredCheckpoint, WriteTx};
+use crate::store::{Backend, IdempotencyEntry, StoredCheckpoint, StoredRow, WriteTx};
 use cellops_domain::{Clock, Timestamp};
 use cellops_tlog::{Checkpoint, MerkleTree, NoteSigner, NoteVerifier};
 use sha2::{Digest, Sha256};
@@ -508,17 +508,26 @@ impl<B: Backend> Writer<B> {
                             .with_range(entry.first_seq, entry.last_seq));
                         }
                     }
-                    check_request(request, catalog, next_seq)?;
+                    let payloads = check_request(request, catalog, next_seq)?;
                     let mut sealed = Vec::with_capacity(request.records.len());
+                    let mut rows = Vec::with_capacity(request.records.len());
                     let mut seq = next_seq;
                     let mut prev = prev_hash;
-                    for new in &request.records {
-                        let r = seal(new, seq, now, prev);
+                    for (new, payload) in request.records.iter().zip(payloads) {
+                        let (r, entry) = seal(new, payload, seq, now, prev);
                         prev = r.hash;
                         seq += 1;
+                        rows.push(StoredRow {
+                            seq: r.seq,
+                            stream: r.stream.clone(),
+                            event_type: r.event_type.clone(),
+                            site: r.site.clone(),
+                            entry,
+                            prev_hash: r.prev_hash,
+                            hash: r.hash,
+                        });
                         sealed.push(r);
                     }
-                    let rows: Vec<_> = sealed.iter().map(Record::to_stored).collect();
                     tx.insert_rows(&rows)?;
                     if let Some(key) = &request.idempotency_key {
                         tx.idempotency_put(
@@ -677,11 +686,12 @@ fn catch_up_in_tx<B: Backend>(
     Ok(())
 }
 
+/// Checks a request; returns each record's canonical payload text.
 fn check_request(
     request: &AppendRequest,
     catalog: &EventCatalog,
     next_seq: u64,
-) -> Result<(), LedgerError> {
+) -> Result<Vec<String>, LedgerError> {
     if request.records.is_empty() {
         return Err(LedgerError::InvalidRecord {
             field: "records".into(),
@@ -705,6 +715,7 @@ fn check_request(
             rule: format!("must be 1 to {IDEMPOTENCY_KEY_BYTES_MAX} bytes"),
         });
     }
+    let mut payloads = Vec::with_capacity(request.records.len());
     for (i, r) in request.records.iter().enumerate() {
         if !catalog.contains(&r.event_type, r.event_version) {
             return Err(LedgerError::UnknownEventType {
@@ -712,7 +723,7 @@ fn check_request(
                 event_version: r.event_version,
             });
         }
-        check_new(r, next_seq + i as u64).map_err(|e| match e {
+        let payload = check_new(r, next_seq + i as u64).map_err(|e| match e {
             LedgerError::InvalidRecord { field, rule } if request.records.len() > 1 => {
                 LedgerError::InvalidRecord {
                     field: format!("records[{i}].{field}"),
@@ -721,6 +732,7 @@ fn check_request(
             }
             other => other,
         })?;
+        payloads.push(payload);
     }
-    Ok(())
+    Ok(payloads)
 }

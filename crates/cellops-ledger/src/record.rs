@@ -312,7 +312,8 @@ pub fn canonical_json(value: &serde_json::Value) -> Vec<u8> {
 }
 
 /// Checks a new record's fields before it is hashed; every error names the field.
-pub(crate) fn check_new(record: &NewRecord, next_seq: u64) -> Result<(), LedgerError> {
+/// Checks a new record's fields and returns its payload as canonical JSON text (made once).
+pub(crate) fn check_new(record: &NewRecord, next_seq: u64) -> Result<String, LedgerError> {
     let field_err = |field: &str, rule: String| LedgerError::InvalidRecord {
         field: field.to_string(),
         rule,
@@ -372,14 +373,16 @@ pub(crate) fn check_new(record: &NewRecord, next_seq: u64) -> Result<(), LedgerE
         }
     }
     check_numbers(&record.payload, "payload")?;
-    let payload_len = canonical_json(&record.payload).len();
+    let payload =
+        String::from_utf8(canonical_json(&record.payload)).expect("canonical JSON is UTF-8");
+    let payload_len = payload.len();
     if payload_len > PAYLOAD_BYTES_MAX {
         return Err(field_err(
             "payload",
             format!("is {payload_len} bytes; the maximum is {PAYLOAD_BYTES_MAX}"),
         ));
     }
-    Ok(())
+    Ok(payload)
 }
 
 /// Largest integer JSON carries exactly (RFC 8785 numbers are IEEE 754 doubles).
@@ -415,13 +418,21 @@ fn check_numbers(value: &serde_json::Value, path: &str) -> Result<(), LedgerErro
 }
 
 /// Builds the stored record for `new` at `seq` after `prev_hash`.
-pub(crate) fn seal(new: &NewRecord, seq: u64, recorded_at: Timestamp, prev_hash: Hash) -> Record {
+/// Builds the stored record for `new` (whose canonical payload text is `payload`) at `seq`
+/// after `prev_hash`; returns it with its canonical entry text.
+pub(crate) fn seal(
+    new: &NewRecord,
+    payload: String,
+    seq: u64,
+    recorded_at: Timestamp,
+    prev_hash: Hash,
+) -> (Record, String) {
     let mut record = Record {
         seq,
         stream: new.stream.clone(),
         event_type: new.event_type.clone(),
         event_version: new.event_version,
-        payload: String::from_utf8(canonical_json(&new.payload)).expect("canonical JSON is UTF-8"),
+        payload,
         actor: new.actor.clone(),
         site: new.site.clone(),
         recorded_at,
@@ -442,8 +453,10 @@ pub(crate) fn seal(new: &NewRecord, seq: u64, recorded_at: Timestamp, prev_hash:
             content_hash: hex::encode(content_hash),
         });
     }
-    record.hash = record.computed_hash();
-    record
+    let entry = record.entry_bytes();
+    record.hash = chain_hash(&record.prev_hash, &entry);
+    let entry = String::from_utf8(entry).expect("canonical JSON is UTF-8");
+    (record, entry)
 }
 
 /// Whether a record's signature (if any) is bound to this record's content.
@@ -487,12 +500,15 @@ mod tests {
             "alice",
             "cpc-kyoto",
         );
+        let payload = check_new(&new, seq).unwrap();
         seal(
             &new,
+            payload,
             seq,
             Timestamp::from_unix_us(1_764_000_000_000_000).unwrap(),
             prev,
         )
+        .0
     }
 
     /// Golden vectors: these bytes and hashes are the format; docs/ledger-format.md repeats them.
@@ -560,7 +576,8 @@ mod tests {
             signed_at: Timestamp::EPOCH,
             authentication: "password".into(),
         });
-        let signed = seal(&new, 7, Timestamp::EPOCH, genesis_hash());
+        let payload = check_new(&new, 7).unwrap();
+        let signed = seal(&new, payload, 7, Timestamp::EPOCH, genesis_hash()).0;
         assert!(signature_binds(&signed));
         let mut other = sample(7, genesis_hash());
         other.signature = signed.signature.clone();

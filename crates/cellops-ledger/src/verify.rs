@@ -80,6 +80,8 @@ pub struct Verifier {
     /// Records that arrived ahead of `expected_seq`, held back to tell a reordering (the
     /// missing record turns up soon) from a deletion (it never does).
     ahead: Vec<u64>,
+    /// Reused buffer for the expected entry tail (no allocation per record).
+    scratch: Vec<u8>,
 }
 
 impl Verifier {
@@ -95,6 +97,7 @@ impl Verifier {
             tree: MerkleTree::new(),
             report: VerifyReport::default(),
             ahead: Vec::new(),
+            scratch: Vec::with_capacity(256),
         };
         v.check_checkpoints_at(0);
         v
@@ -121,7 +124,7 @@ impl Verifier {
         if self.failed() || self.held_back(row.seq) {
             return;
         }
-        match index_agrees(row) {
+        match index_agrees(row, &mut self.scratch) {
             IndexCheck::Agrees { signed } => {
                 if signed {
                     match Record::from_stored(row) {
@@ -297,10 +300,13 @@ impl Verifier {
 
     /// Verifies every checkpoint of exactly `size` records against the rebuilt tree.
     fn check_checkpoints_at(&mut self, size: u64) {
-        while let Some(cp) = self.checkpoints.get(self.next_checkpoint).cloned() {
-            if cp.size > size || self.failed() {
-                return;
+        loop {
+            // Checked before cloning: this runs once per record.
+            match self.checkpoints.get(self.next_checkpoint) {
+                Some(next) if next.size <= size && !self.failed() => {}
+                _ => return,
             }
+            let cp = self.checkpoints[self.next_checkpoint].clone();
             self.next_checkpoint += 1;
             self.report.checkpoints_checked += 1;
             let opened = match cellops_tlog::open_checkpoint(
@@ -396,25 +402,29 @@ enum IndexCheck {
 /// entry's fixed tail: `…,"seq":N,"signature":…,"site":S,"stream":T,"type":U,"v":1,"version":V}`
 /// (member order is fixed by RFC 8785, and no JSON string can contain an unescaped quote, so
 /// the last `,"site":` is the entry's own).
-fn index_agrees(row: &StoredRow) -> IndexCheck {
+fn index_agrees(row: &StoredRow, expected_tail: &mut Vec<u8>) -> IndexCheck {
     let e = row.entry.as_str();
-    let quoted = |s: &str| serde_json::to_string(s).expect("a string serializes");
     let Some(site_at) = e.rfind(",\"site\":") else {
         return IndexCheck::Differs("its entry has no site member".into());
     };
-    let expected_tail = format!(
-        ",\"site\":{},\"stream\":{},\"type\":{},\"v\":{},\"version\":",
-        quoted(&row.site),
-        quoted(&row.stream),
-        quoted(&row.event_type),
-        record::FORMAT_VERSION
-    );
-    let tail_ok = e[site_at..]
-        .strip_prefix(expected_tail.as_str())
+    let quoted = |out: &mut Vec<u8>, s: &str| {
+        serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail")
+    };
+    expected_tail.clear();
+    expected_tail.extend_from_slice(b",\"site\":");
+    quoted(expected_tail, &row.site);
+    expected_tail.extend_from_slice(b",\"stream\":");
+    quoted(expected_tail, &row.stream);
+    expected_tail.extend_from_slice(b",\"type\":");
+    quoted(expected_tail, &row.event_type);
+    const _: () = assert!(record::FORMAT_VERSION == 1, "update the expected tail");
+    expected_tail.extend_from_slice(b",\"v\":1,\"version\":");
+    let tail_ok = e.as_bytes()[site_at..]
+        .strip_prefix(expected_tail.as_slice())
         .is_some_and(|rest| {
             rest.len() > 1
-                && rest.ends_with('}')
-                && rest[..rest.len() - 1].bytes().all(|b| b.is_ascii_digit())
+                && rest.ends_with(b"}")
+                && rest[..rest.len() - 1].iter().all(u8::is_ascii_digit)
         });
     if !tail_ok {
         return IndexCheck::Differs(
@@ -429,7 +439,10 @@ fn index_agrees(row: &StoredRow) -> IndexCheck {
             None => return IndexCheck::Differs("its entry has no signature member".into()),
         },
     };
-    if head.ends_with(&format!(",\"seq\":{}", row.seq)) {
+    let seq_matches = head
+        .rfind(",\"seq\":")
+        .is_some_and(|at| head[at + 7..].parse::<u64>() == Ok(row.seq));
+    if seq_matches {
         return IndexCheck::Agrees { signed };
     }
     let entry_seq = head

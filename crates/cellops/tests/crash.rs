@@ -96,6 +96,9 @@ fn burst(client: Client, prefix: String, stop: Arc<AtomicBool>) -> Burst {
     out
 }
 
+/// Re-read the whole stream (instead of only the new records) every this many cycles.
+const FULL_RECOUNT_EVERY_CYCLES: u64 = 25;
+
 /// The count of each note text in the stream.
 fn note_counts(client: &Client) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
@@ -105,15 +108,50 @@ fn note_counts(client: &Client) -> BTreeMap<String, usize> {
     counts
 }
 
+/// The notes of the stream, read incrementally so that a long run stays linear: records are
+/// append-only (`ledger verify` checks the chain every cycle) and the ledger may never
+/// shrink, so only records after the last one seen are new.
+#[derive(Default)]
+struct NoteIndex {
+    counts: BTreeMap<String, usize>,
+    last_seq: u64,
+    ledger_size_min: u64,
+}
+
+impl NoteIndex {
+    fn update(&mut self, client: &Client, cycle: u64, seed: u64) {
+        let size = client.ledger_size();
+        assert!(
+            size >= self.ledger_size_min,
+            "cycle {cycle} (seed {seed}): the ledger shrank from {} to {size} records",
+            self.ledger_size_min
+        );
+        self.ledger_size_min = size;
+        for r in client.stream_records_after(STREAM, self.last_seq) {
+            self.last_seq = r["seq"].as_u64().expect("seq");
+            if r["type"] == "note.recorded" {
+                let text = r["payload"]["text"].as_str().expect("note text");
+                *self.counts.entry(text.to_string()).or_insert(0) += 1;
+            }
+        }
+        if cycle.is_multiple_of(FULL_RECOUNT_EVERY_CYCLES) {
+            assert_eq!(
+                note_counts(client),
+                self.counts,
+                "cycle {cycle} (seed {seed}): re-reading the whole stream disagrees"
+            );
+        }
+    }
+}
+
 /// (a) every acknowledged note exactly once, and nothing in the stream that was not sent.
 fn check_exactly_once(
-    client: &Client,
+    counts: &BTreeMap<String, usize>,
     acknowledged: &[Sent],
     sent_texts: &BTreeSet<String>,
     cycle: u64,
     seed: u64,
 ) {
-    let counts = note_counts(client);
     for s in acknowledged {
         let n = counts.get(&s.text).copied().unwrap_or(0);
         assert_eq!(
@@ -122,7 +160,7 @@ fn check_exactly_once(
             s.key
         );
     }
-    for (text, n) in &counts {
+    for (text, n) in counts {
         assert!(
             sent_texts.contains(text),
             "cycle {cycle} (seed {seed}): the ledger holds a note nobody sent: {text:?}"
@@ -161,6 +199,7 @@ fn acknowledged_notes_survive_kill_9() {
     let mut acknowledged: Vec<Sent> = Vec::new();
     let mut sent_texts: BTreeSet<String> = BTreeSet::new();
     let mut pending: Vec<Sent> = Vec::new();
+    let mut notes = NoteIndex::default();
     let (mut retried_committed, mut retried_new, mut concurrent_cycles) = (0u64, 0u64, 0u64);
 
     for cycle in 0..=cycles {
@@ -183,8 +222,10 @@ fn acknowledged_notes_survive_kill_9() {
             }
             acknowledged.push(s);
         }
-        check_exactly_once(&client, &acknowledged, &sent_texts, cycle, seed);
+        notes.update(&client, cycle, seed);
+        check_exactly_once(&notes.counts, &acknowledged, &sent_texts, cycle, seed);
         if cycle == cycles {
+            assert_eq!(note_counts(&client), notes.counts, "final full re-read");
             // A clean stop after the last cycle signs a checkpoint over everything.
             let status = server.terminate();
             assert!(

@@ -529,6 +529,13 @@ impl Client {
         http(self.addr, "POST", "/api/notes", &headers, Some(&body))
     }
 
+    /// Records in the ledger as the server knows it (`GET /health`).
+    pub fn ledger_size(&self) -> u64 {
+        let r = http(self.addr, "GET", "/health", &[], None).expect("GET /health");
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["ledger_records"].as_u64().expect("ledger_records")
+    }
+
     /// GET `path`, expecting 200 and JSON.
     pub fn get_json(&self, path: &str) -> Value {
         let r = http(self.addr, "GET", path, &[("Cookie", &self.cookie)], None)
@@ -539,8 +546,13 @@ impl Client {
 
     /// Every record of `stream` in seq order, read page by page through the API.
     pub fn stream_records(&self, stream: &str) -> Vec<Value> {
+        self.stream_records_after(stream, 0)
+    }
+
+    /// The records of `stream` with seq above `after`, in seq order.
+    pub fn stream_records_after(&self, stream: &str, after: u64) -> Vec<Value> {
         let mut out = Vec::new();
-        let mut after = 0u64;
+        let mut after = after;
         loop {
             let page = self.get_json(&format!(
                 "/api/ledger/records?stream={stream}&after={after}&limit={PAGE_RECORDS_MAX}"
