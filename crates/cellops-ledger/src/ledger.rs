@@ -280,7 +280,7 @@ impl<B: Backend> Ledger<B> {
         let pooled = self.shared.readers.lock().expect("reader pool lock").pop();
         let mut backend = match pooled {
             Some(b) => b,
-            None => B::open(&self.shared.url)?,
+            None => B::connect(&self.shared.url)?,
         };
         let result = f(&mut backend);
         // A connection that failed may be broken: drop it rather than pool it.

@@ -54,8 +54,13 @@ CREATE TRIGGER ledger_records_append_only BEFORE UPDATE OR DELETE ON ledger_reco
 DROP TRIGGER IF EXISTS ledger_checkpoints_append_only ON ledger_checkpoints;
 CREATE TRIGGER ledger_checkpoints_append_only BEFORE UPDATE OR DELETE ON ledger_checkpoints
     FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+INSERT INTO ledger_meta (name, value) VALUES ('schema_version', '1')
+    ON CONFLICT (name) DO UPDATE SET value = excluded.value;
 SELECT pg_advisory_unlock(7199);
 "#;
+
+/// Bumped with every change to `MIGRATIONS`.
+const SCHEMA_VERSION: &str = "1";
 
 /// A connection to a PostgreSQL ledger database.
 pub struct Postgres {
@@ -71,15 +76,40 @@ impl Postgres {
 
 impl Backend for Postgres {
     fn open(url: &str) -> Result<Postgres, LedgerError> {
+        let mut db = Postgres::connect(url)?;
+        // DDL takes table locks: run it only when the schema is missing or older, so that a
+        // process starting beside busy writers does not deadlock with them.
+        let has_meta: bool = db
+            .client
+            .query_one("SELECT to_regclass('ledger_meta') IS NOT NULL", &[])
+            .map_err(|e| storage("schema version", e))?
+            .get(0);
+        let current: Option<String> = if has_meta {
+            db.client
+                .query_opt(
+                    "SELECT value FROM ledger_meta WHERE name = 'schema_version'",
+                    &[],
+                )
+                .map_err(|e| storage("schema version", e))?
+                .map(|r| r.get(0))
+        } else {
+            None
+        };
+        if current.as_deref() != Some(SCHEMA_VERSION) {
+            db.client
+                .batch_execute(MIGRATIONS)
+                .map_err(|e| storage("migrations", e))?;
+        }
+        Ok(db)
+    }
+
+    fn connect(url: &str) -> Result<Postgres, LedgerError> {
         let mut client = Client::connect(url, NoTls).map_err(|e| LedgerError::Storage {
             reason: format!("cannot connect to {}: {e}", crate::store::redact_url(url)),
         })?;
         client
             .batch_execute("SET client_min_messages = warning")
             .map_err(|e| storage("settings", e))?;
-        client
-            .batch_execute(MIGRATIONS)
-            .map_err(|e| storage("migrations", e))?;
         Ok(Postgres { client })
     }
 

@@ -93,39 +93,11 @@ fn parse_url(url: &str) -> Result<(String, Option<u64>), LedgerError> {
 
 impl Backend for Sqlite {
     fn open(url: &str) -> Result<Sqlite, LedgerError> {
-        let (path, max_page_count) = parse_url(url)?;
-        if let Some(parent) = std::path::Path::new(&path).parent()
-            && !parent.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(parent).map_err(|e| LedgerError::Storage {
-                reason: format!("cannot create directory {}: {e}", parent.display()),
-            })?;
-        }
-        let conn = Connection::open(&path).map_err(|e| storage(&format!("open {path}"), e))?;
-        conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))
-            .map_err(|e| storage("busy_timeout", e))?;
-        // WAL lets readers run beside the one writer. synchronous=FULL: a commit is on disk
-        // before it is acknowledged (a GMP record must survive power loss); the group commit
-        // in the ledger's writer amortises the fsync.
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
-        )
-        .map_err(|e| storage("pragmas", e))?;
-        let ok: String = conn
-            .query_row("PRAGMA quick_check", [], |r| r.get(0))
-            .map_err(|e| corrupt(&path, e))?;
-        if ok != "ok" {
-            return Err(LedgerError::Corrupt {
-                reason: format!("{path}: SQLite integrity check failed: {ok}"),
-            });
-        }
-        conn.execute_batch(MIGRATIONS)
-            .map_err(|e| corrupt(&path, e))?;
-        if let Some(pages) = max_page_count {
-            conn.query_row(&format!("PRAGMA max_page_count={pages}"), [], |_| Ok(()))
-                .map_err(|e| storage("max_page_count", e))?;
-        }
-        Ok(Sqlite { conn })
+        Sqlite::open_with(url, true)
+    }
+
+    fn connect(url: &str) -> Result<Sqlite, LedgerError> {
+        Sqlite::open_with(url, false)
     }
 
     fn write<T>(
@@ -250,6 +222,54 @@ impl Backend for Sqlite {
 }
 
 impl Sqlite {
+    fn open_with(url: &str, full: bool) -> Result<Sqlite, LedgerError> {
+        let (path, max_page_count) = parse_url(url)?;
+        if let Some(parent) = std::path::Path::new(&path).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| LedgerError::Storage {
+                reason: format!("cannot create directory {}: {e}", parent.display()),
+            })?;
+        }
+        let conn = Connection::open(&path).map_err(|e| storage(&format!("open {path}"), e))?;
+        conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))
+            .map_err(|e| storage("busy_timeout", e))?;
+        // WAL lets readers run beside the one writer. synchronous=FULL: a commit is on disk
+        // before it is acknowledged (a GMP record must survive power loss); the group commit
+        // in the ledger's writer amortises the fsync.
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+        )
+        .map_err(|e| storage("pragmas", e))?;
+        if full {
+            let ok: String = conn
+                .query_row("PRAGMA quick_check", [], |r| r.get(0))
+                .map_err(|e| corrupt(&path, e))?;
+            if ok != "ok" {
+                let problems: Vec<&str> = ok.lines().collect();
+                return Err(LedgerError::Corrupt {
+                    reason: format!(
+                        "{path}: SQLite integrity check found {} problem(s), first: {}; restore the last backup",
+                        problems.len(),
+                        problems
+                            .iter()
+                            .take(2)
+                            .copied()
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                });
+            }
+            conn.execute_batch(MIGRATIONS)
+                .map_err(|e| corrupt(&path, e))?;
+        }
+        if let Some(pages) = max_page_count {
+            conn.query_row(&format!("PRAGMA max_page_count={pages}"), [], |_| Ok(()))
+                .map_err(|e| storage("max_page_count", e))?;
+        }
+        Ok(Sqlite { conn })
+    }
+
     /// The raw connection, for tests that simulate tampering and for projections that keep
     /// their own tables in the same file.
     pub fn connection(&mut self) -> &mut Connection {

@@ -61,8 +61,13 @@ pub trait WriteTx {
 
 /// A connection to one ledger database.
 pub trait Backend: Send + Sized + 'static {
-    /// Opens (and on first use creates and migrates) the database named by `url`.
+    /// Opens (and on first use creates and migrates) the database named by `url`, checking
+    /// that it is a sound cellops database.
     fn open(url: &str) -> Result<Self, LedgerError>;
+
+    /// Another connection to a database `open` already prepared: no migrations, no
+    /// integrity scan (the reader pool opens these while other processes write).
+    fn connect(url: &str) -> Result<Self, LedgerError>;
 
     /// Runs `f` in one durable write transaction holding the append lock; commits if `f`
     /// returns Ok, rolls back otherwise.
