@@ -13,6 +13,7 @@
 
 pub mod bundle;
 mod error;
+pub mod jcs;
 mod ledger;
 pub mod postgres;
 pub mod record;

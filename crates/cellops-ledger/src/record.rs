@@ -274,7 +274,7 @@ fn entry_bytes(r: &Record, signature: Option<&SignatureBlock>) -> Vec<u8> {
 /// A JSON string as RFC 8785 writes it (serde_json's escaping is the same: `\"`, `\\`,
 /// the short escapes for control characters and lowercase `\u00xx` for the rest).
 fn json_string(out: &mut Vec<u8>, s: &str) {
-    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+    crate::jcs::write_string(out, s);
 }
 
 fn json_u64_or_null(out: &mut Vec<u8>, n: Option<u64>) {
@@ -307,8 +307,9 @@ fn entry_bytes_via_jcs(r: &Record, signature: Option<&SignatureBlock>) -> Vec<u8
 
 /// RFC 8785 canonical JSON bytes of `value`.
 pub fn canonical_json(value: &serde_json::Value) -> Vec<u8> {
-    // Cannot fail: a serde_json::Value holds only finite numbers and valid strings.
-    serde_json_canonicalizer::to_vec(value).expect("serde_json::Value canonicalizes")
+    let mut out = Vec::with_capacity(128);
+    crate::jcs::write(&mut out, value);
+    out
 }
 
 /// Checks a new record's fields before it is hashed; every error names the field.
