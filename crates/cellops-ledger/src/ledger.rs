@@ -653,7 +653,8 @@ impl<B: Backend> Writer<B> {
             note,
             created_at: now,
         };
-        self.backend.write(|tx| tx.insert_checkpoint(&stored))?;
+        self.backend
+            .write_relaxed(|tx| tx.insert_checkpoint(&stored))?;
         self.last_checkpoint_size = size;
         self.last_checkpoint_at = now;
         Ok(Some(stored))

@@ -128,6 +128,21 @@ impl Backend for Postgres {
         Ok(value)
     }
 
+    fn write_relaxed<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn WriteTx) -> Result<T, LedgerError>,
+    ) -> Result<T, LedgerError> {
+        let mut tx = self.client.transaction().map_err(|e| storage("begin", e))?;
+        tx.batch_execute("SET LOCAL synchronous_commit = off")
+            .map_err(|e| storage("synchronous_commit", e))?;
+        let value = {
+            let mut wtx = PgTx { tx: &mut tx };
+            f(&mut wtx)?
+        };
+        tx.commit().map_err(|e| storage("commit", e))?;
+        Ok(value)
+    }
+
     fn head(&mut self) -> Result<Option<Head>, LedgerError> {
         head(&mut self.client)
     }

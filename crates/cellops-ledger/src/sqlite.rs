@@ -115,6 +115,22 @@ impl Backend for Sqlite {
         Ok(value)
     }
 
+    fn write_relaxed<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn WriteTx) -> Result<T, LedgerError>,
+    ) -> Result<T, LedgerError> {
+        // In WAL mode, NORMAL commits without flushing; the next FULL commit flushes the WAL
+        // including these frames.
+        self.conn
+            .execute_batch("PRAGMA synchronous=NORMAL")
+            .map_err(|e| storage("pragma", e))?;
+        let result = self.write(f);
+        self.conn
+            .execute_batch("PRAGMA synchronous=FULL")
+            .map_err(|e| storage("pragma", e))?;
+        result
+    }
+
     fn head(&mut self) -> Result<Option<Head>, LedgerError> {
         head(&self.conn)
     }

@@ -76,6 +76,14 @@ pub trait Backend: Send + Sized + 'static {
         f: impl FnOnce(&mut dyn WriteTx) -> Result<T, LedgerError>,
     ) -> Result<T, LedgerError>;
 
+    /// Like `write`, but the commit need not reach the disk before it returns: only for
+    /// derived data that is rebuilt identically after a crash (signed checkpoints: the tree
+    /// and Ed25519 are deterministic). Saves one disk flush per checkpoint.
+    fn write_relaxed<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn WriteTx) -> Result<T, LedgerError>,
+    ) -> Result<T, LedgerError>;
+
     fn head(&mut self) -> Result<Option<Head>, LedgerError>;
     /// Rows with seq ≥ `from_seq`, ascending, at most `limit`.
     fn rows(&mut self, from_seq: u64, limit: usize) -> Result<Vec<StoredRow>, LedgerError>;
