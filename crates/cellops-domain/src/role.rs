@@ -38,6 +38,20 @@ impl Role {
         Role::Auditor,
     ];
 
+    /// Every role that may add records at its site: all but the read-only auditor.
+    pub const WRITERS: [Role; 10] = [
+        Role::Physician,
+        Role::Nurse,
+        Role::Collector,
+        Role::Operator,
+        Role::QcAnalyst,
+        Role::QaReviewer,
+        Role::QaReleaser,
+        Role::Logistics,
+        Role::Trainer,
+        Role::SiteAdmin,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Physician => "physician",

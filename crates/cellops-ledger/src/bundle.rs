@@ -43,6 +43,20 @@ enum Line {
     Record(Box<Record>),
 }
 
+/// Every stored checkpoint, ascending, read page by page.
+fn all_checkpoints<B: Backend>(backend: &mut B) -> Result<Vec<StoredCheckpoint>, LedgerError> {
+    let mut checkpoints = Vec::new();
+    loop {
+        let after = checkpoints.last().map_or(0, |c: &StoredCheckpoint| c.size);
+        let page = backend.checkpoints(after, READ_PAGE_ROWS_MAX)?;
+        if page.is_empty() {
+            break;
+        }
+        checkpoints.extend(page);
+    }
+    Ok(checkpoints)
+}
+
 /// Writes the whole ledger read through `backend` to `out`. Returns the header written.
 pub fn export<B: Backend>(
     backend: &mut B,
@@ -53,15 +67,7 @@ pub fn export<B: Backend>(
     let io = |e: std::io::Error| LedgerError::Storage {
         reason: format!("writing the bundle: {e}"),
     };
-    let mut checkpoints = Vec::new();
-    loop {
-        let after = checkpoints.last().map_or(0, |c: &StoredCheckpoint| c.size);
-        let page = backend.checkpoints(after, READ_PAGE_ROWS_MAX)?;
-        if page.is_empty() {
-            break;
-        }
-        checkpoints.extend(page);
-    }
+    let checkpoints = all_checkpoints(backend)?;
     let records = backend.head()?.map_or(0, |h| h.seq);
     let header = BundleHeader {
         format: BUNDLE_FORMAT.to_string(),
@@ -193,15 +199,7 @@ pub fn verify_store<B: Backend>(
     backend: &mut B,
     trusted: &NoteVerifier,
 ) -> Result<VerifyReport, LedgerError> {
-    let mut checkpoints = Vec::new();
-    loop {
-        let after = checkpoints.last().map_or(0, |c: &StoredCheckpoint| c.size);
-        let page = backend.checkpoints(after, READ_PAGE_ROWS_MAX)?;
-        if page.is_empty() {
-            break;
-        }
-        checkpoints.extend(page);
-    }
+    let checkpoints = all_checkpoints(backend)?;
     let mut verifier = Verifier::new(trusted.clone(), checkpoints);
     std::thread::scope(|scope| {
         let (pages, arriving) = std::sync::mpsc::sync_channel(VERIFY_PAGES_AHEAD_MAX);

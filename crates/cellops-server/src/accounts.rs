@@ -272,18 +272,7 @@ pub fn may_sign(user: &User, meaning: &str, site: &SiteId) -> Result<(), String>
             Role::Physician,
             Role::Trainer,
         ],
-        "Verified" | "Performed" | "Authored" => &[
-            Role::Physician,
-            Role::Nurse,
-            Role::Collector,
-            Role::Operator,
-            Role::QcAnalyst,
-            Role::QaReviewer,
-            Role::QaReleaser,
-            Role::Logistics,
-            Role::Trainer,
-            Role::SiteAdmin,
-        ],
+        "Verified" | "Performed" | "Authored" => &Role::WRITERS,
         other => {
             return Err(format!(
                 "meaning {other:?} is unknown: use Reviewed, Approved, Released, Verified, Performed or Authored"

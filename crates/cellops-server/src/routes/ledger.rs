@@ -209,20 +209,6 @@ pub async fn event_types<B: Backend>(State(state): State<AppState<B>>) -> Json<V
     Json(json!({ "event_types": types }))
 }
 
-/// Roles that may add records at a site (everyone but the read-only auditor).
-const WRITER_ROLES: [Role; 10] = [
-    Role::Physician,
-    Role::Nurse,
-    Role::Collector,
-    Role::Operator,
-    Role::QcAnalyst,
-    Role::QaReviewer,
-    Role::QaReleaser,
-    Role::Logistics,
-    Role::Trainer,
-    Role::SiteAdmin,
-];
-
 #[derive(Deserialize)]
 pub struct CorrectionBody {
     pub corrects: u64,
@@ -246,7 +232,7 @@ pub async fn correct<B: Backend>(
     let seq = body.corrects;
     let target = state.blocking(move |s| Ok(s.ledger.record(seq)?)).await?;
     let site = SiteId::parse(&target.site).map_err(ApiError::internal)?;
-    caller.require(&WRITER_ROLES, &site)?;
+    caller.require(&Role::WRITERS, &site)?;
     let mut record = NewRecord::new(
         &target.stream,
         "record.corrected",
@@ -281,7 +267,7 @@ pub async fn add_note<B: Backend>(
 ) -> ApiResult<Json<Value>> {
     let site =
         SiteId::parse(&body.site).map_err(|e| ApiError::bad_request("site", e.to_string()))?;
-    caller.require(&WRITER_ROLES, &site)?;
+    caller.require(&Role::WRITERS, &site)?;
     if body.text.trim().is_empty() || body.text.chars().count() > NOTE_CHARS_MAX {
         return Err(ApiError::bad_request(
             "text",
