@@ -4,7 +4,7 @@ use crate::bench::{BenchReport, BenchResult};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Area to measure: ledger, twin.
+    /// Area to measure: ledger, twin, crash.
     pub area: String,
     /// Print one JSON object on stdout instead of human-readable lines.
     #[arg(long)]
@@ -12,13 +12,17 @@ pub struct BenchArgs {
     /// A small run that checks the benchmark works (for CI), not the figures.
     #[arg(long)]
     pub quick: bool,
+    /// Kill/restart cycles of `bench crash` (default 30, 5 with --quick).
+    #[arg(long)]
+    pub cycles: Option<u64>,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     let (backend, results): (Option<String>, Vec<BenchResult>) = match args.area.as_str() {
         "ledger" => crate::bench_ledger::run(args.quick)?,
         "twin" => (None, crate::bench_twin::run(args.quick)?),
-        other => anyhow::bail!("unknown bench area {other:?}: choose one of ledger, twin"),
+        "crash" => crate::bench_crash::run(args.cycles, args.quick, args.json)?,
+        other => anyhow::bail!("unknown bench area {other:?}: choose one of ledger, twin, crash"),
     };
     let report = BenchReport::new(&args.area, backend, results);
     if args.json {

@@ -4,6 +4,7 @@
 //! `main` prints an error as one clear line and exits non-zero.
 
 mod bench;
+mod bench_crash;
 mod bench_ledger;
 mod bench_twin;
 mod cmd_bench;
@@ -14,6 +15,7 @@ mod cmd_recipe;
 mod cmd_serve;
 mod cmd_twin;
 mod cmd_user;
+mod crash_client;
 mod database;
 mod wall_clock;
 

@@ -1,27 +1,16 @@
 //! Shared helpers for the black-box tests that run the real `cellops` binary: databases
 //! made per test, a server process that is always killed (even when a test panics), a tiny
-//! blocking HTTP/1.1 client, and the seed that drives a randomised test.
+//! blocking HTTP/1.1 client, and the seed that drives a randomised test. The server process
+//! and the HTTP client are `src/crash_client.rs`, shared with `cellops bench crash`.
 
 #![allow(dead_code)] // Each test binary uses a different subset.
 
 use rand::{RngCore, SeedableRng};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, Instant};
-
-/// How long a server may take to print its "listening" line (a slow shared machine, a
-/// debug build and a ledger to replay at start-up).
-pub const STARTUP_TIMEOUT_S: u64 = 180;
-/// How long a stopped server may take to exit after SIGTERM.
-pub const SHUTDOWN_TIMEOUT_S: u64 = 120;
-/// Socket read/write timeout of the HTTP client: a hung server fails the test, not the CI.
-pub const HTTP_TIMEOUT_S: u64 = 120;
-/// Records per page when reading the ledger through the API (the server's maximum).
-pub const PAGE_RECORDS_MAX: usize = 1000;
+use std::process::{Command, ExitStatus, Stdio};
 
 /// The test user's password (policy: at least 12 characters).
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -222,17 +211,21 @@ impl Drop for PgDb {
 }
 
 // ---------------------------------------------------------------------------------------
-// The server process
+// The server process and the HTTP client: the ones `cellops bench crash` uses, wrapped so
+// that a test panics (with the server's output) instead of handling errors.
 // ---------------------------------------------------------------------------------------
+
+#[path = "../../src/crash_client.rs"]
+mod crash_client;
+
+#[allow(unused_imports)] // Each test binary uses a different subset.
+pub use crash_client::{Response, http};
 
 /// A running `cellops serve`. Dropping it kills the process (SIGKILL) if it still runs, so
 /// no server outlives a failed test.
 pub struct Server {
-    child: Child,
+    process: crash_client::ServerProcess,
     pub addr: SocketAddr,
-    /// Every stdout line so far (drained by a thread so the pipe never fills).
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr_path: PathBuf,
 }
 
 impl Server {
@@ -242,271 +235,58 @@ impl Server {
         static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let stderr_path = log_dir.join(format!("server-{n}.stderr"));
-        let stderr = std::fs::File::create(&stderr_path).expect("server log file");
-        let mut child = Command::new(bin())
-            .args(["serve", "--database", url, "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("cellops serve starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    if let Some(rest) = line.strip_prefix("cellops listening on http://") {
-                        let addr = rest.split_whitespace().next().unwrap_or("").to_string();
-                        let _ = tx.send(addr);
-                    }
-                    lines.lock().expect("stdout lines").push(line);
-                }
-            });
-        }
-        let mut server = Server {
-            child,
-            addr: "127.0.0.1:1".parse().expect("placeholder address"),
-            stdout: lines,
-            stderr_path,
-        };
-        match rx.recv_timeout(Duration::from_secs(STARTUP_TIMEOUT_S)) {
-            Ok(addr) => {
-                server.addr = addr
-                    .parse()
-                    .unwrap_or_else(|_| panic!("unparsable listening address {addr:?}"));
-                server
-            }
-            Err(e) => {
-                let status = server.child.try_wait().ok().flatten();
-                panic!(
-                    "cellops serve --database {url} did not print its listening line ({e:?}; exit {status:?})\nstdout:\n{}\nstderr:\n{}",
-                    server.stdout_text(),
-                    server.stderr_text()
-                );
-            }
+        let process =
+            crash_client::ServerProcess::start(Path::new(bin()), url, extra, &stderr_path)
+                .unwrap_or_else(|e| panic!("{e:#}"));
+        Server {
+            addr: process.addr(),
+            process,
         }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     pub fn stdout_text(&self) -> String {
-        self.stdout.lock().expect("stdout lines").join("\n")
+        self.process.stdout_text()
     }
 
     pub fn stderr_text(&self) -> String {
-        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+        self.process.stderr_text()
     }
 
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.process.is_running()
     }
 
     /// `kill -9`: the process dies wherever it is, with no chance to clean up.
     pub fn kill_hard(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill_hard()
     }
 
     /// SIGTERM (a clean stop: finish requests, sign a final checkpoint) and wait for exit.
     pub fn terminate(&mut self) -> ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill(1) runs");
-        assert!(status.success(), "kill -TERM {} failed", self.child.id());
-        let deadline = Instant::now() + Duration::from_secs(SHUTDOWN_TIMEOUT_S);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server {} did not exit within {SHUTDOWN_TIMEOUT_S} s of SIGTERM",
-                self.child.id()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.process
+            .terminate()
+            .unwrap_or_else(|e| panic!("{e:#}\n{}", self.process.stderr_text()))
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// HTTP/1.1 client (blocking, one connection per request, `Connection: close`)
-// ---------------------------------------------------------------------------------------
-
-/// A complete HTTP response.
-#[derive(Debug, Clone)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    /// The first header of that name (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "HTTP {} body is not JSON ({e}): {}",
-                self.status,
-                self.text()
-            )
-        })
-    }
-}
-
-fn invalid(msg: impl Into<String>) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, msg.into())
-}
-
-/// Sends one request and reads the whole response. Any failure to get a complete response
-/// (refused, reset, cut short) is an `Err`: the request was not acknowledged.
-pub fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&str>,
-) -> std::io::Result<Response> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(HTTP_TIMEOUT_S))?;
-    stream.set_read_timeout(Some(Duration::from_secs(HTTP_TIMEOUT_S)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(HTTP_TIMEOUT_S)))?;
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    let body = body.unwrap_or("");
-    if method != "GET" || !body.is_empty() {
-        request.push_str("Content-Type: application/json\r\n");
-        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes())?;
-    stream.flush()?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    parse_response(&raw)
-}
-
-fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
-    let head_end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| invalid(format!("no complete response head in {} bytes", raw.len())))?;
-    let head = std::str::from_utf8(&raw[..head_end]).map_err(|_| invalid("head not UTF-8"))?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or("");
-    let status: u16 = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| invalid(format!("bad status line {status_line:?}")))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let rest = &raw[head_end + 4..];
-    let find = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    };
-    let body = if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        dechunk(rest)?
-    } else if let Some(len) = find("content-length") {
-        let len: usize = len.parse().map_err(|_| invalid("bad content-length"))?;
-        if rest.len() < len {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                format!("body cut short: {} of {len} bytes", rest.len()),
-            ));
-        }
-        rest[..len].to_vec()
-    } else {
-        rest.to_vec()
-    };
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
-}
-
-fn dechunk(mut rest: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let line_end = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or_else(|| invalid("chunk size line cut short"))?;
-        let size_text = std::str::from_utf8(&rest[..line_end]).map_err(|_| invalid("chunk"))?;
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| invalid(format!("bad chunk size {size_text:?}")))?;
-        rest = &rest[line_end + 2..];
-        if size == 0 {
-            return Ok(body);
-        }
-        if rest.len() < size + 2 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "chunk cut short",
-            ));
-        }
-        body.extend_from_slice(&rest[..size]);
-        rest = &rest[size + 2..];
-    }
-}
-
-/// A signed-in API client of one server.
+/// A signed-in API client of one server (panics where the shared client returns errors).
 #[derive(Clone)]
 pub struct Client {
     pub addr: SocketAddr,
-    cookie: String,
+    inner: crash_client::ApiClient,
 }
 
 impl Client {
     /// Signs in as `user_id`; panics unless the server answers 200 with a session cookie.
     pub fn login(addr: SocketAddr, user_id: &str, password: &str) -> Client {
-        let body = serde_json::json!({ "user_id": user_id, "password": password }).to_string();
-        let r = http(addr, "POST", "/api/auth/login", &[], Some(&body))
-            .unwrap_or_else(|e| panic!("login at {addr} failed: {e}"));
-        assert_eq!(r.status, 200, "login: {}", r.text());
-        let set_cookie = r.header("set-cookie").expect("login sets a cookie");
-        let cookie = set_cookie
-            .split(';')
-            .next()
-            .expect("cookie pair")
-            .to_string();
-        assert!(cookie.starts_with("cellops_session="), "{set_cookie}");
-        Client { addr, cookie }
+        let inner = crash_client::ApiClient::login(addr, user_id, password)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        Client { addr, inner }
     }
 
     /// Signs in as the test user.
@@ -514,34 +294,26 @@ impl Client {
         Client::login(addr, USER_ID, PASSWORD)
     }
 
-    /// POST /api/notes (with an Idempotency-Key when given).
+    /// POST /api/notes at `SITE` (with an Idempotency-Key when given).
     pub fn post_note(
         &self,
         stream: &str,
         text: &str,
         key: Option<&str>,
     ) -> std::io::Result<Response> {
-        let body = serde_json::json!({ "stream": stream, "site": SITE, "text": text }).to_string();
-        let mut headers = vec![("Cookie", self.cookie.as_str())];
-        if let Some(key) = key {
-            headers.push(("Idempotency-Key", key));
-        }
-        http(self.addr, "POST", "/api/notes", &headers, Some(&body))
+        self.inner.post_note(stream, SITE, text, key)
     }
 
     /// Records in the ledger as the server knows it (`GET /health`).
     pub fn ledger_size(&self) -> u64 {
-        let r = http(self.addr, "GET", "/health", &[], None).expect("GET /health");
-        assert_eq!(r.status, 200, "{}", r.text());
-        r.json()["ledger_records"].as_u64().expect("ledger_records")
+        self.inner.ledger_size().unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// GET `path`, expecting 200 and JSON.
     pub fn get_json(&self, path: &str) -> Value {
-        let r = http(self.addr, "GET", path, &[("Cookie", &self.cookie)], None)
-            .unwrap_or_else(|e| panic!("GET {path} failed: {e}"));
-        assert_eq!(r.status, 200, "GET {path}: {}", r.text());
-        r.json()
+        self.inner
+            .get_json(path)
+            .unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// Every record of `stream` in seq order, read page by page through the API.
@@ -551,19 +323,9 @@ impl Client {
 
     /// The records of `stream` with seq above `after`, in seq order.
     pub fn stream_records_after(&self, stream: &str, after: u64) -> Vec<Value> {
-        let mut out = Vec::new();
-        let mut after = after;
-        loop {
-            let page = self.get_json(&format!(
-                "/api/ledger/records?stream={stream}&after={after}&limit={PAGE_RECORDS_MAX}"
-            ));
-            let records = page["records"].as_array().expect("records array").clone();
-            match page["next_after"].as_u64() {
-                Some(next) => after = next,
-                None => return out,
-            }
-            out.extend(records);
-        }
+        self.inner
+            .stream_records_after(stream, after)
+            .unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// The note texts of `stream`, in seq order.
