@@ -1,0 +1,9 @@
+//! Integration tests of the custody core, through its public API only.
+
+mod allocation;
+mod bedside;
+mod common;
+mod props;
+mod recall_scale;
+mod scans;
+mod scenarios;
