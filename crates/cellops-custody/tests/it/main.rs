@@ -3,6 +3,7 @@
 mod allocation;
 mod bedside;
 mod common;
+mod events;
 mod props;
 mod recall_scale;
 mod scans;
