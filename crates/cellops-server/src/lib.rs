@@ -37,12 +37,13 @@ pub const REQUEST_BODY_BYTES_MAX: usize = 1024 * 1024;
 pub fn event_catalog() -> EventCatalog {
     CORE_EVENT_TYPES
         .iter()
+        .chain(cellops_custody::CUSTODY_EVENT_TYPES)
         .fold(EventCatalog::new(), |c, t| c.with(t.name, t.version))
 }
 
 /// The whole HTTP API as a router (tests drive it with `oneshot`, the binary serves it).
 pub fn app<B: Backend>(state: AppState<B>) -> Router {
-    use routes::{auth as a, ledger as l, users as u};
+    use routes::{auth as a, custody as c, ledger as l, users as u};
     Router::new()
         .route("/health", get(health::<B>))
         .route("/metrics", get(metrics_text::<B>))
@@ -79,6 +80,11 @@ pub fn app<B: Backend>(state: AppState<B>) -> Router {
         .route("/api/ledger/corrections", post(l::correct::<B>))
         .route("/api/notes", post(l::add_note::<B>))
         .route("/api/signatures", post(l::sign::<B>))
+        .route("/api/dins", post(c::allocate_dins::<B>))
+        .route("/api/units", post(c::create_unit::<B>))
+        .route("/api/units/{code}/trace", get(c::trace::<B>))
+        .route("/api/scans", post(c::scan::<B>))
+        .route("/api/recall", get(c::recall::<B>))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

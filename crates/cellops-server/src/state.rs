@@ -8,6 +8,12 @@ use cellops_ledger::{AppendOutcome, AppendRequest, Backend, Ledger, NewRecord};
 use rand::rngs::StdRng;
 use std::sync::{Arc, Mutex};
 
+fn is_custody_event(event_type: &str) -> bool {
+    cellops_custody::CUSTODY_EVENT_TYPES
+        .iter()
+        .any(|t| t.name == event_type)
+}
+
 /// Records read per query when bringing the read models up to date.
 const SYNC_PAGE_RECORDS_MAX: usize = 5_000;
 
@@ -15,11 +21,15 @@ const SYNC_PAGE_RECORDS_MAX: usize = 5_000;
 pub struct ServerConfig {
     /// Mark cookies `Secure` (behind TLS). Off for plain-HTTP loopback development.
     pub secure_cookies: bool,
+    /// Each site's ISBT 128 Facility Identification Number (site configuration, not code).
+    pub facilities: Vec<(cellops_domain::SiteId, cellops_isbt::Fin)>,
 }
 
 pub struct Inner<B: Backend> {
     pub ledger: Ledger<B>,
     pub accounts: Mutex<Accounts>,
+    /// Chain of identity and custody, rebuilt from the ledger like the accounts.
+    pub custody: Mutex<cellops_custody::CustodyState>,
     pub clock: Arc<dyn Clock>,
     pub rng: Mutex<StdRng>,
     pub metrics: Metrics,
@@ -57,6 +67,9 @@ impl<B: Backend> AppState<B> {
             inner: Arc::new(Inner {
                 ledger,
                 accounts: Mutex::new(Accounts::default()),
+                custody: Mutex::new(cellops_custody::CustodyState::new(
+                    config.facilities.iter().cloned(),
+                )),
                 clock,
                 rng: Mutex::new(rng),
                 metrics: Metrics::new(),
@@ -87,8 +100,17 @@ impl<B: Backend> AppState<B> {
                 return Ok(());
             }
             let mut accounts = self.accounts.lock().expect("accounts lock");
+            let mut custody = self.custody.lock().expect("custody lock");
             for r in &records {
                 accounts.apply(r);
+                if is_custody_event(&r.event_type) {
+                    match cellops_custody::Event::from_json(&r.payload) {
+                        Ok(event) => cellops_custody::apply(&mut custody, &event),
+                        Err(e) => {
+                            tracing::error!(seq = r.seq, error = %e, "unreadable custody record")
+                        }
+                    }
+                }
             }
             self.metrics.ledger_records.set(accounts.last_seq() as i64);
         }

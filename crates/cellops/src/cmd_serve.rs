@@ -29,6 +29,25 @@ pub struct ServeArgs {
     /// Mark the session cookie Secure (when served behind TLS).
     #[arg(long)]
     pub secure_cookies: bool,
+    /// A site's ISBT 128 Facility Identification Number, SITE=FIN (repeatable), e.g.
+    /// --facility cpc-kyoto=G1234. With --demo and none given, the demo sites use the
+    /// ICCBBA test facilities A9990–A9992.
+    #[arg(long = "facility")]
+    pub facilities: Vec<String>,
+}
+
+/// The demo network's facilities: ICCBBA reserves A9990–A9999 for validation and testing.
+const DEMO_FACILITIES: [&str; 3] = ["cpc-kyoto=A9990", "hosp-kyoto=A9991", "qc-kyoto=A9992"];
+
+fn parse_facility(text: &str) -> anyhow::Result<(cellops_domain::SiteId, cellops_isbt::Fin)> {
+    let (site, fin) = text.split_once('=').ok_or_else(|| {
+        anyhow::anyhow!("--facility {text:?}: write SITE=FIN, e.g. cpc-kyoto=G1234")
+    })?;
+    let site =
+        cellops_domain::SiteId::parse(site).map_err(|e| anyhow::anyhow!("--facility: {e}"))?;
+    let fin =
+        cellops_isbt::Fin::parse(fin).map_err(|e| anyhow::anyhow!("--facility {text:?}: {e}"))?;
+    Ok((site, fin))
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
@@ -47,6 +66,17 @@ fn serve<B: Backend>(url: &str, args: &ServeArgs) -> anyhow::Result<std::process
         Arc::new(WallClock),
         database::ledger_config(args.checkpoint_every_records, args.checkpoint_every_seconds),
     )?;
+    let facilities = if args.facilities.is_empty() && args.demo {
+        DEMO_FACILITIES
+            .iter()
+            .map(|f| parse_facility(f))
+            .collect::<anyhow::Result<Vec<_>>>()?
+    } else {
+        args.facilities
+            .iter()
+            .map(|f| parse_facility(f))
+            .collect::<anyhow::Result<Vec<_>>>()?
+    };
     let rng = rand::rngs::StdRng::from_entropy();
     let state = AppState::new(
         ledger,
@@ -54,6 +84,7 @@ fn serve<B: Backend>(url: &str, args: &ServeArgs) -> anyhow::Result<std::process
         rng,
         ServerConfig {
             secure_cookies: args.secure_cookies,
+            facilities,
         },
     );
     state

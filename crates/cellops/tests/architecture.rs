@@ -48,6 +48,7 @@ fn pure_crates_do_no_io() {
         "cellops-domain",
         "cellops-tlog",
         "cellops-isbt",
+        "cellops-custody",
         "cellops-label",
         "cellops-twin",
         "cellops-process",

@@ -1,3 +1,4 @@
 pub mod auth;
+pub mod custody;
 pub mod ledger;
 pub mod users;

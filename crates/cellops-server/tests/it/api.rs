@@ -199,7 +199,7 @@ async fn roles_are_per_site() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!(app.count("role.granted"), 7 + 1);
+    assert_eq!(app.count("role.granted"), 8 + 1);
     let r = app
         .post(
             "/api/users/nurse/roles",

@@ -2,4 +2,5 @@
 //! SQLite ledger in a temp dir, with a simulated clock.
 
 mod api;
+mod custody;
 mod support;

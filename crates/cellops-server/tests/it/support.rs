@@ -55,7 +55,19 @@ impl TestApp {
             ledger,
             clock.clone(),
             rand::rngs::StdRng::seed_from_u64(7),
-            ServerConfig::default(),
+            ServerConfig {
+                facilities: vec![
+                    (
+                        SiteId::parse("cpc").unwrap(),
+                        cellops_isbt::Fin::parse("A9990").unwrap(),
+                    ),
+                    (
+                        SiteId::parse("hosp").unwrap(),
+                        cellops_isbt::Fin::parse("A9991").unwrap(),
+                    ),
+                ],
+                ..ServerConfig::default()
+            },
         );
         let mut rng = rand::rngs::StdRng::seed_from_u64(8);
         type Seed<'a> = (&'a str, &'a str, &'a [(Role, &'a str)]);
@@ -72,6 +84,7 @@ impl TestApp {
             ),
             ("op", "Hiroshi Tanaka", &[(Role::Operator, "cpc")]),
             ("nurse", "Sachiko Kato", &[(Role::Nurse, "hosp")]),
+            ("collector", "Jun Abe", &[(Role::Collector, "hosp")]),
             ("auditor", "Shin Ueda", &[(Role::Auditor, "cpc")]),
         ];
         for (id, name, roles) in users {

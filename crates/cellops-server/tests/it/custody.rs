@@ -1,0 +1,97 @@
+use crate::support::*;
+use axum::http::StatusCode;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_unit_is_labelled_scanned_traced_and_a_wrong_unit_is_a_hard_stop() {
+    let app = TestApp::new();
+    let collector = app.login("collector").await;
+    let r = app
+        .post("/api/dins", json!({"site": "hosp", "count": 2}), &collector)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let dins: Vec<String> = r.body["dins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(dins.len(), 2);
+    assert_ne!(dins[0], dins[1], "DINs are never reused");
+    assert!(dins[0].starts_with("A9991"), "{dins:?}");
+    // A site without a configured facility number cannot allocate.
+    let admin = app.login("admin").await;
+    let r = app
+        .post(
+            "/api/dins",
+            json!({"site": "cpc-elsewhere", "count": 1}),
+            &admin,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    let ours = format!("{}-S1234100", dins[0]);
+    let other = format!("{}-S1234100", dins[1]);
+    for (code, patient) in [(&ours, "subj-0001"), (&other, "subj-0002")] {
+        let r = app
+            .post(
+                "/api/units",
+                json!({"code": code, "patient": patient, "expires_at": "2025-12-31T00:00:00.000000Z",
+                       "site": "hosp", "location": "apheresis-room-1"}),
+                &collector,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    // Scanning the other patient's bag where ours is expected: refused, and recorded.
+    let r = app
+        .post(
+            "/api/scans",
+            json!({"step": "ship", "expected_unit": ours, "scanned": format!("={}00=<S1234100", dins[1]),
+                   "site": "hosp", "location": "dock-1"}),
+            &collector,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert_eq!(app.count("scan.refused"), 1);
+    let message = r.message();
+    assert!(
+        message.contains(&dins[0][7..]) && message.contains(&dins[1][7..]),
+        "names expected and scanned: {message}"
+    );
+    // The expected bag is accepted.
+    let r = app
+        .post(
+            "/api/scans",
+            json!({"step": "ship", "expected_unit": ours, "scanned": format!("={}00=<S1234100", dins[0]),
+                   "site": "hosp", "location": "dock-1"}),
+            &collector,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(app.count("scan.accepted"), 1);
+
+    // Tracing shows the unit and every recorded fact about it.
+    let t = app
+        .get(&format!("/api/units/{ours}/trace"), &collector)
+        .await;
+    assert_eq!(t.status, StatusCode::OK, "{:?}", t.body);
+    let types: Vec<&str> = t.body["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert!(types.contains(&"unit.created"), "{types:?}");
+    // A recall by unit answers with the units and patients affected (none infused yet).
+    let qa = app.login("qa").await;
+    let r = app.get(&format!("/api/recall?unit={ours}"), &qa).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["units"].as_array().unwrap().len(), 1);
+    let r = app.get("/api/recall", &qa).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app
+        .get(&format!("/api/recall?unit={ours}"), &collector)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
