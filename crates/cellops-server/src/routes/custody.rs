@@ -10,8 +10,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use cellops_custody::{
-    AllocateDins, CreateUnit, CustodyError, CustodyStep, Event, ExpectedStep, LocationId,
-    ReagentLot, Recall, SubjectId, UnitCode, decide_allocate_dins, decide_create_unit, decide_scan,
+    AllocateDins, ChildUnit, CreateUnit, CustodyError, CustodyStep, Derivation, Derive, Event,
+    ExpectedStep, HandOff, LocationId, ReagentLot, Recall, ReceiptCondition, SubjectId, UnitCode,
+    decide_allocate_dins, decide_create_unit, decide_derive, decide_hand_off, decide_scan,
 };
 use cellops_domain::{Role, SiteId, Timestamp, UserId};
 use cellops_ledger::{Backend, NewRecord};
@@ -140,6 +141,140 @@ pub async fn create_unit<B: Backend>(
     let records = events
         .iter()
         .map(|e| record(e, &stream, &caller.user.id, &site))
+        .collect();
+    state.append(records, idempotency_key(&headers)).await?;
+    let unit = state
+        .custody
+        .lock()
+        .expect("custody lock")
+        .unit(&code)
+        .cloned();
+    Ok(Json(json!({ "unit": unit })))
+}
+
+/// Parses a list of codes; the error names the list and the position.
+fn codes(field: &str, texts: &[String]) -> ApiResult<Vec<UnitCode>> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            UnitCode::parse(t).map_err(|e| ApiError::from(e).field(&format!("{field}[{i}]")))
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+pub struct DeriveBody {
+    /// split, pool, aliquot, sample or formulate.
+    pub operation: Derivation,
+    pub parents: Vec<String>,
+    pub children: Vec<ChildBody>,
+    #[serde(default)]
+    pub reagent_lots: Vec<String>,
+    pub site: String,
+    pub location: String,
+}
+
+#[derive(Deserialize)]
+pub struct ChildBody {
+    pub code: String,
+    pub expires_at: Timestamp,
+}
+
+/// Makes child units from parents (split, pool, aliquot, sample, formulate), recording the
+/// reagent lots used, so that a recall finds every descendant.
+pub async fn derive<B: Backend>(
+    State(state): State<AppState<B>>,
+    caller: Caller,
+    headers: HeaderMap,
+    AppJson(body): AppJson<DeriveBody>,
+) -> ApiResult<Json<Value>> {
+    let site = site("site", &body.site)?;
+    caller.require(&[Role::Operator, Role::Collector, Role::QcAnalyst], &site)?;
+    let parents = codes("parents", &body.parents)?;
+    let child_codes: Vec<String> = body.children.iter().map(|c| c.code.clone()).collect();
+    let children = codes("children", &child_codes)?
+        .into_iter()
+        .zip(&body.children)
+        .map(|(code, c)| ChildUnit {
+            code,
+            expires_at: c.expires_at,
+        })
+        .collect();
+    let reagent_lots = body
+        .reagent_lots
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            ReagentLot::parse(l).map_err(|e| ApiError::from(e).field(&format!("reagent_lots[{i}]")))
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    let location =
+        LocationId::parse(&body.location).map_err(|e| ApiError::from(e).field("location"))?;
+    state.sync().await?;
+    let command = Derive {
+        operation: body.operation,
+        parents,
+        children,
+        reagent_lots,
+        site: site.clone(),
+        location,
+        by: user(&caller)?,
+        at: state.clock.now(),
+    };
+    let events = decide_derive(&state.custody.lock().expect("custody lock"), &command)?;
+    // Every derivation fact goes on the stream of the first parent: one place to read it.
+    let stream = stream_of(&command.parents[0]);
+    let records = events
+        .iter()
+        .map(|e| record(e, &stream, &caller.user.id, &site))
+        .collect();
+    let out = state.append(records, idempotency_key(&headers)).await?;
+    Ok(Json(json!({
+        "children": child_codes,
+        "records": out.records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct HandOffBody {
+    /// The current custodian, handing the unit over.
+    pub from: String,
+    pub site: String,
+    pub location: String,
+    pub condition: ReceiptCondition,
+}
+
+/// The caller takes custody of a unit from its current custodian, recording the condition
+/// on receipt (who, from whom, when, where, in what state).
+pub async fn hand_off<B: Backend>(
+    State(state): State<AppState<B>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    AppJson(body): AppJson<HandOffBody>,
+) -> ApiResult<Json<Value>> {
+    let site = site("site", &body.site)?;
+    caller.require(&Role::WRITERS, &site)?;
+    let code = UnitCode::parse(&code).map_err(|e| ApiError::from(e).field("code"))?;
+    let from =
+        UserId::parse(&body.from).map_err(|e| ApiError::bad_request("from", e.to_string()))?;
+    let location =
+        LocationId::parse(&body.location).map_err(|e| ApiError::from(e).field("location"))?;
+    state.sync().await?;
+    let command = HandOff {
+        code,
+        from,
+        to: user(&caller)?,
+        site: site.clone(),
+        location,
+        condition: body.condition,
+        at: state.clock.now(),
+    };
+    let events = decide_hand_off(&state.custody.lock().expect("custody lock"), &command)?;
+    let records = events
+        .iter()
+        .map(|e| record(e, &stream_of(&code), &caller.user.id, &site))
         .collect();
     state.append(records, idempotency_key(&headers)).await?;
     let unit = state

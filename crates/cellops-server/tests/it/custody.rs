@@ -71,6 +71,50 @@ async fn a_unit_is_labelled_scanned_traced_and_a_wrong_unit_is_a_hard_stop() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(app.count("scan.accepted"), 1);
 
+    // Aliquot the bag with a reagent lot; a recall of that lot finds both aliquots.
+    let children: Vec<String> = ["Aa", "Ab"]
+        .iter()
+        .map(|d| format!("{}-S12341{d}", dins[1]))
+        .collect();
+    let r = app
+        .post(
+            "/api/units/derive",
+            json!({"operation": "aliquot", "parents": [other],
+                   "children": children.iter().map(|c| json!({"code": c, "expires_at": "2025-12-30T00:00:00.000000Z"})).collect::<Vec<_>>(),
+                   "reagent_lots": ["dmso-2025-117"], "site": "hosp", "location": "lab-2"}),
+            &collector,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let qa_admin = app.login("admin").await;
+    let r = app
+        .get("/api/recall?reagent_lot=dmso-2025-117", &qa_admin)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["units"].as_array().unwrap().len(), 2, "{:?}", r.body);
+    // The nurse takes custody of the first aliquot from the collector.
+    let nurse = app.login("nurse").await;
+    let r = app
+        .post(
+            &format!("/api/units/{}/handoffs", children[0]),
+            json!({"from": "collector", "site": "hosp", "location": "ward-5",
+                   "condition": {"acceptable": true, "temperature_c": 4.2, "note": "seal intact"}}),
+            &nurse,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(app.count("custody.handed_off"), 1);
+    // Handing off from someone who does not hold the unit is refused.
+    let r = app
+        .post(
+            &format!("/api/units/{}/handoffs", children[0]),
+            json!({"from": "collector", "site": "hosp", "location": "ward-5",
+                   "condition": {"acceptable": true, "temperature_c": null, "note": ""}}),
+            &nurse,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+
     // Tracing shows the unit and every recorded fact about it.
     let t = app
         .get(&format!("/api/units/{ours}/trace"), &collector)
@@ -83,11 +127,30 @@ async fn a_unit_is_labelled_scanned_traced_and_a_wrong_unit_is_a_hard_stop() {
         .map(|e| e["type"].as_str().unwrap())
         .collect();
     assert!(types.contains(&"unit.created"), "{types:?}");
+    assert!(
+        types.contains(&"scan.accepted") && types.contains(&"scan.refused"),
+        "{types:?}"
+    );
+    let t = app
+        .get(&format!("/api/units/{other}/trace"), &collector)
+        .await;
+    assert_eq!(
+        t.body["descendants"].as_array().unwrap().len(),
+        2,
+        "{:?}",
+        t.body
+    );
     // A recall by unit answers with the units and patients affected (none infused yet).
     let qa = app.login("qa").await;
     let r = app.get(&format!("/api/recall?unit={ours}"), &qa).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["units"].as_array().unwrap().len(), 1);
+    let r = app.get(&format!("/api/recall?unit={other}"), &qa).await;
+    assert_eq!(
+        r.body["units"].as_array().unwrap().len(),
+        3,
+        "the bag and its two aliquots"
+    );
     let r = app.get("/api/recall", &qa).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let r = app
