@@ -4,7 +4,7 @@ use crate::bench::{BenchReport, BenchResult};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Area to measure: ledger, twin, crash.
+    /// Area to measure: ledger, scan, twin, crash.
     pub area: String,
     /// Print one JSON object on stdout instead of human-readable lines.
     #[arg(long)]
@@ -21,8 +21,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     let (backend, results): (Option<String>, Vec<BenchResult>) = match args.area.as_str() {
         "ledger" => crate::bench_ledger::run(args.quick)?,
         "twin" => (None, crate::bench_twin::run(args.quick)?),
+        "scan" => (
+            Some("sqlite".to_string()),
+            crate::bench_scan::run(args.quick)?,
+        ),
         "crash" => crate::bench_crash::run(args.cycles, args.quick, args.json)?,
-        other => anyhow::bail!("unknown bench area {other:?}: choose one of ledger, twin, crash"),
+        other => {
+            anyhow::bail!("unknown bench area {other:?}: choose one of ledger, scan, twin, crash")
+        }
     };
     let report = BenchReport::new(&args.area, backend, results);
     if args.json {

@@ -382,6 +382,12 @@ impl ApiClient {
         http(self.addr, "POST", "/api/notes", &headers, Some(&body))
     }
 
+    /// POST `body` (JSON) to `path` with this client's session. `Err` means no complete answer.
+    pub fn post_json(&self, path: &str, body: &Value) -> std::io::Result<Response> {
+        let headers = [("Cookie", self.cookie.as_str())];
+        http(self.addr, "POST", path, &headers, Some(&body.to_string()))
+    }
+
     /// Records in the ledger as the server knows it (`GET /health`).
     pub fn ledger_size(&self) -> anyhow::Result<u64> {
         let r = http(self.addr, "GET", "/health", &[], None).context("GET /health")?;

@@ -6,6 +6,7 @@
 mod bench;
 mod bench_crash;
 mod bench_ledger;
+mod bench_scan;
 mod bench_twin;
 mod cmd_bench;
 mod cmd_isbt;
