@@ -215,6 +215,14 @@ impl Backend for Postgres {
         Ok(row.get(0))
     }
 
+    fn meta_get(&mut self, name: &str) -> Result<Option<String>, LedgerError> {
+        let row = self
+            .client
+            .query_opt("SELECT value FROM ledger_meta WHERE name = $1", &[&name])
+            .map_err(|e| storage("meta", e))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
     fn secret_put(&mut self, name: &str, value: &str) -> Result<(), LedgerError> {
         self.client
             .execute(

@@ -215,6 +215,17 @@ impl Backend for Sqlite {
             .map_err(|e| storage("meta", e))
     }
 
+    fn meta_get(&mut self, name: &str) -> Result<Option<String>, LedgerError> {
+        self.conn
+            .query_row(
+                "SELECT value FROM ledger_meta WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| storage("meta", e))
+    }
+
     fn secret_put(&mut self, name: &str, value: &str) -> Result<(), LedgerError> {
         self.conn
             .execute(

@@ -126,6 +126,8 @@ pub trait Backend: Send + Sized + 'static {
     fn latest_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>, LedgerError>;
     /// Stores `value` under `name` unless a value exists; returns the value in force.
     fn meta_init(&mut self, name: &str, value: &str) -> Result<String, LedgerError>;
+    /// The value stored under `name`, if any (reads only).
+    fn meta_get(&mut self, name: &str) -> Result<Option<String>, LedgerError>;
 
     /// Secrets kept beside the ledger, never in it (password hashes, session activity):
     /// an exported ledger bundle must not carry them. Overwrites.

@@ -95,15 +95,18 @@ pub fn run(args: LedgerArgs) -> anyhow::Result<std::process::ExitCode> {
             json,
         } => {
             let url = database::url(database);
+            database::require_existing(&url)?;
             let trusted = parse_key(key.as_deref())?;
             crate::with_backend!(&url, B => verify_db::<B>(&url, trusted, json))
         }
         LedgerCommand::Export { database, out } => {
             let url = database::url(database);
+            database::require_existing(&url)?;
             crate::with_backend!(&url, B => export::<B>(&url, &out))
         }
         LedgerCommand::Proof { database, kind } => {
             let url = database::url(database);
+            database::require_existing(&url)?;
             crate::with_backend!(&url, B => proof::<B>(&url, kind))
         }
     }
@@ -159,10 +162,9 @@ fn verify_db<B: Backend>(
 }
 
 fn stored_verifier<B: Backend>(backend: &mut B) -> anyhow::Result<NoteVerifier> {
-    let skey = backend.meta_init("site_signing_key", "")?;
-    if skey.is_empty() {
+    let Some(skey) = backend.meta_get("site_signing_key")? else {
         anyhow::bail!("this database has no site key: it was never opened by cellops serve");
-    }
+    };
     Ok(cellops_tlog::NoteSigner::from_skey(&skey)
         .context("the stored site key is unusable")?
         .verifier())

@@ -20,6 +20,21 @@ pub fn url(given: Option<String>) -> String {
     given.unwrap_or_else(|| format!("sqlite://{}", data_dir().join("cellops.db").display()))
 }
 
+/// Refuses a SQLite URL whose file does not exist: reading commands (verify, export,
+/// proof) must not create an empty database by mistake.
+pub fn require_existing(url: &str) -> anyhow::Result<()> {
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        let path = rest.split('?').next().unwrap_or(rest);
+        // An empty path is the URL parser's to explain.
+        if !path.is_empty() && !std::path::Path::new(path).exists() {
+            anyhow::bail!(
+                "no database at {path}: give --database sqlite://PATH of an existing ledger"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Calls `$body` with the backend type `$B` chosen from the URL scheme.
 #[macro_export]
 macro_rules! with_backend {

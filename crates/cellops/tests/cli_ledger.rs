@@ -381,3 +381,14 @@ fn a_database_with_overwritten_pages_is_refused_with_one_line() {
         "{line}"
     );
 }
+
+#[test]
+fn verifying_a_missing_database_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("absent.db");
+    let url = format!("sqlite://{}", path.display());
+    let out = verify_db(&url);
+    let line = one_line_error(&out, "verify a missing database");
+    assert!(line.contains("no database at"), "{line}");
+    assert!(!path.exists(), "verify must not create a database");
+}
