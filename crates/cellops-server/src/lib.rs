@@ -38,12 +38,13 @@ pub fn event_catalog() -> EventCatalog {
     CORE_EVENT_TYPES
         .iter()
         .chain(cellops_custody::CUSTODY_EVENT_TYPES)
+        .chain(routes::labels::LABEL_EVENT_TYPES)
         .fold(EventCatalog::new(), |c, t| c.with(t.name, t.version))
 }
 
 /// The whole HTTP API as a router (tests drive it with `oneshot`, the binary serves it).
 pub fn app<B: Backend>(state: AppState<B>) -> Router {
-    use routes::{auth as a, custody as c, ledger as l, users as u};
+    use routes::{auth as a, custody as c, labels as lb, ledger as l, users as u};
     Router::new()
         .route("/health", get(health::<B>))
         .route("/metrics", get(metrics_text::<B>))
@@ -87,6 +88,10 @@ pub fn app<B: Backend>(state: AppState<B>) -> Router {
         .route("/api/units/{code}/handoffs", post(c::hand_off::<B>))
         .route("/api/scans", post(c::scan::<B>))
         .route("/api/recall", get(c::recall::<B>))
+        .route("/api/labels/print", post(lb::print::<B>))
+        .route("/api/labels/apply", post(lb::apply::<B>))
+        .route("/api/labels/destroy", post(lb::destroy::<B>))
+        .route("/api/labels/reconciliation", get(lb::reconciliation::<B>))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -30,6 +30,8 @@ pub struct Inner<B: Backend> {
     pub accounts: Mutex<Accounts>,
     /// Chain of identity and custody, rebuilt from the ledger like the accounts.
     pub custody: Mutex<cellops_custody::CustodyState>,
+    /// Label print/apply/destroy counts per batch, rebuilt from the ledger.
+    pub labels: Mutex<crate::routes::labels::Labels>,
     pub clock: Arc<dyn Clock>,
     pub rng: Mutex<StdRng>,
     pub metrics: Metrics,
@@ -67,6 +69,7 @@ impl<B: Backend> AppState<B> {
             inner: Arc::new(Inner {
                 ledger,
                 accounts: Mutex::new(Accounts::default()),
+                labels: Mutex::new(Default::default()),
                 custody: Mutex::new(cellops_custody::CustodyState::new(
                     config.facilities.iter().cloned(),
                 )),
@@ -101,8 +104,12 @@ impl<B: Backend> AppState<B> {
             }
             let mut accounts = self.accounts.lock().expect("accounts lock");
             let mut custody = self.custody.lock().expect("custody lock");
+            let mut labels = self.labels.lock().expect("labels lock");
             for r in &records {
                 accounts.apply(r);
+                if crate::routes::labels::is_label_event(&r.event_type) {
+                    labels.apply(r);
+                }
                 if is_custody_event(&r.event_type) {
                     match cellops_custody::Event::from_json(&r.payload) {
                         Ok(event) => cellops_custody::apply(&mut custody, &event),

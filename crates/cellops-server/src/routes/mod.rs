@@ -1,4 +1,5 @@
 pub mod auth;
 pub mod custody;
+pub mod labels;
 pub mod ledger;
 pub mod users;

@@ -158,3 +158,87 @@ async fn a_unit_is_labelled_scanned_traced_and_a_wrong_unit_is_a_hard_stop() {
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn labels_reconcile_only_when_every_printed_label_is_accounted_for() {
+    let app = TestApp::new();
+    let collector = app.login("collector").await;
+    let r = app
+        .post("/api/dins", json!({"site": "hosp", "count": 1}), &collector)
+        .await;
+    let din = r.body["dins"][0].as_str().unwrap().to_string();
+    let unit = format!("{din}-S1234100");
+    let r = app
+        .post(
+            "/api/units",
+            json!({"code": unit, "patient": "subj-0009", "expires_at": "2025-12-31T00:00:00.000000Z",
+                   "site": "hosp", "location": "apheresis-room-1"}),
+            &collector,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let print = |copies: u32, reason: Option<&str>| {
+        json!({"batch": "col-2025-0042", "unit": unit, "copies": copies,
+               "description": "Apheresis T cells, autologous", "site": "hosp", "reason": reason})
+    };
+    let r = app
+        .post("/api/labels/print", print(2, None), &collector)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(
+        r.body.as_str().unwrap_or("").starts_with("%PDF"),
+        "a PDF comes back"
+    );
+    let r = app
+        .post("/api/labels/print", print(1, None), &collector)
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["error"]["field"], "reason");
+    let r = app
+        .post(
+            "/api/labels/print",
+            print(1, Some("label smudged")),
+            &collector,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let count = |n: u32, reason: Option<&str>| json!({"batch": "col-2025-0042", "unit": unit, "count": n, "site": "hosp", "reason": reason});
+    let r = app
+        .post("/api/labels/apply", count(2, None), &collector)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["outstanding"], 1);
+    assert_eq!(r.body["reconciled"], false);
+    let r = app
+        .post("/api/labels/apply", count(5, None), &collector)
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "more than printed"
+    );
+    let r = app
+        .post("/api/labels/destroy", count(1, None), &collector)
+        .await;
+    assert_eq!(r.body["error"]["field"], "reason");
+    let r = app
+        .post(
+            "/api/labels/destroy",
+            count(1, Some("smudged original")),
+            &collector,
+        )
+        .await;
+    assert_eq!(r.body["reconciled"], true, "{:?}", r.body);
+    let r = app
+        .get("/api/labels/reconciliation?batch=col-2025-0042", &collector)
+        .await;
+    assert_eq!(
+        (
+            r.body["printed"].as_u64(),
+            r.body["applied"].as_u64(),
+            r.body["destroyed"].as_u64()
+        ),
+        (Some(3), Some(2), Some(1))
+    );
+    assert_eq!(app.count("label.printed"), 2);
+}
