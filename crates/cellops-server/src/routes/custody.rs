@@ -36,6 +36,22 @@ fn record(event: &Event, stream: &str, actor: &str, site: &SiteId) -> NewRecord 
     NewRecord::new(stream, event.type_name(), 1, payload, actor, site.as_str())
 }
 
+/// Records the decided events on `stream`, as the caller, at `site`.
+async fn append_events<B: Backend>(
+    state: &AppState<B>,
+    events: &[Event],
+    stream: &str,
+    caller: &Caller,
+    site: &SiteId,
+    headers: &HeaderMap,
+) -> ApiResult<cellops_ledger::AppendOutcome> {
+    let records = events
+        .iter()
+        .map(|e| record(e, stream, &caller.user.id, site))
+        .collect();
+    state.append(records, idempotency_key(headers)).await
+}
+
 fn stream_of(code: &UnitCode) -> String {
     format!("unit/{}", code.to_string().to_ascii_lowercase())
 }
@@ -85,11 +101,7 @@ pub async fn allocate_dins<B: Backend>(
     };
     let events = decide_allocate_dins(&state.custody.lock().expect("custody lock"), &command)?;
     let stream = format!("din/{}", fin.to_string().to_ascii_lowercase());
-    let records = events
-        .iter()
-        .map(|e| record(e, &stream, &caller.user.id, &site))
-        .collect();
-    let out = state.append(records, idempotency_key(&headers)).await?;
+    let out = append_events(&state, &events, &stream, &caller, &site, &headers).await?;
     let dins: Vec<Value> = out
         .records
         .iter()
@@ -138,11 +150,7 @@ pub async fn create_unit<B: Backend>(
     };
     let events = decide_create_unit(&state.custody.lock().expect("custody lock"), &command)?;
     let stream = stream_of(&code);
-    let records = events
-        .iter()
-        .map(|e| record(e, &stream, &caller.user.id, &site))
-        .collect();
-    state.append(records, idempotency_key(&headers)).await?;
+    append_events(&state, &events, &stream, &caller, &site, &headers).await?;
     let unit = state
         .custody
         .lock()
@@ -225,11 +233,7 @@ pub async fn derive<B: Backend>(
     let events = decide_derive(&state.custody.lock().expect("custody lock"), &command)?;
     // Every derivation fact goes on the stream of the first parent: one place to read it.
     let stream = stream_of(&command.parents[0]);
-    let records = events
-        .iter()
-        .map(|e| record(e, &stream, &caller.user.id, &site))
-        .collect();
-    let out = state.append(records, idempotency_key(&headers)).await?;
+    let out = append_events(&state, &events, &stream, &caller, &site, &headers).await?;
     Ok(Json(json!({
         "children": child_codes,
         "records": out.records.iter().map(|r| r.seq).collect::<Vec<_>>(),
@@ -272,11 +276,7 @@ pub async fn hand_off<B: Backend>(
         at: state.clock.now(),
     };
     let events = decide_hand_off(&state.custody.lock().expect("custody lock"), &command)?;
-    let records = events
-        .iter()
-        .map(|e| record(e, &stream_of(&code), &caller.user.id, &site))
-        .collect();
-    state.append(records, idempotency_key(&headers)).await?;
+    append_events(&state, &events, &stream_of(&code), &caller, &site, &headers).await?;
     let unit = state
         .custody
         .lock()
