@@ -27,4 +27,4 @@ pub use ledger::{
     LedgerConfig,
 };
 pub use record::{Hash, NewRecord, PendingSignature, Record, SignatureBlock};
-pub use store::{Backend, BackendKind, Head, StoredCheckpoint};
+pub use store::{Backend, BackendKind, Head, StoredCheckpoint, StoredRow};

@@ -8,7 +8,7 @@ use crate::wall_clock::WallClock;
 use anyhow::Context;
 use cellops_ledger::postgres::Postgres;
 use cellops_ledger::sqlite::Sqlite;
-use cellops_ledger::{AppendRequest, Backend, Ledger, NewRecord, Record, bundle};
+use cellops_ledger::{AppendRequest, Backend, Ledger, NewRecord, StoredRow, bundle};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -107,7 +107,7 @@ fn append_vs_raw_sqlite(dir: &std::path::Path, sizes: &Sizes) -> anyhow::Result<
         let ledger = open::<Sqlite>(&url, 1000)?;
         append_run(&ledger, BATCH_RECORDS, 0)?; // warm-up
         ours.push(append_run(&ledger, sizes.append_records, BATCH_RECORDS)?);
-        let records = ledger.read(|b| b.records(1, sizes.append_records + BATCH_RECORDS))?;
+        let records = ledger.read(|b| b.rows(1, sizes.append_records + BATCH_RECORDS))?;
         drop(ledger);
         raw.push(raw_sqlite_inserts(
             &dir.join(format!("raw-{run}.db")),
@@ -118,42 +118,34 @@ fn append_vs_raw_sqlite(dir: &std::path::Path, sizes: &Sizes) -> anyhow::Result<
         "append_durable_batch100_sqlite",
         "records/s",
         rate_median(ours),
-        "raw SQLite inserts of the same rows, WAL, synchronous=FULL, 100 per transaction",
+        "raw SQLite inserts of the same stored rows (same bytes), WAL, synchronous=FULL, 100 per transaction",
         rate_median(raw),
         true,
         0.8,
     ))
 }
 
-fn raw_sqlite_inserts(path: &std::path::Path, records: &[Record]) -> anyhow::Result<f64> {
+/// Inserts exactly the rows the ledger stored (same columns, same bytes, same index).
+fn raw_sqlite_inserts(path: &std::path::Path, rows: &[StoredRow]) -> anyhow::Result<f64> {
     let mut conn = rusqlite::Connection::open(path)?;
     conn.execute_batch(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
-         CREATE TABLE t (seq INTEGER PRIMARY KEY, stream TEXT, event_type TEXT, event_version INTEGER,
-           payload TEXT, actor TEXT, site TEXT, recorded_at TEXT, reason TEXT, corrects INTEGER,
-           signature TEXT, prev_hash BLOB, hash BLOB);
+         CREATE TABLE t (seq INTEGER PRIMARY KEY, stream TEXT NOT NULL, event_type TEXT NOT NULL,
+           site TEXT NOT NULL, entry TEXT NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL);
          CREATE INDEX t_stream ON t (stream, seq);",
     )?;
     let started = Instant::now();
-    for chunk in records.chunks(BATCH_RECORDS) {
+    for chunk in rows.chunks(BATCH_RECORDS) {
         let tx = conn.transaction()?;
         {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO t VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
-            )?;
+            let mut stmt = tx.prepare_cached("INSERT INTO t VALUES (?1,?2,?3,?4,?5,?6,?7)")?;
             for r in chunk {
                 stmt.execute(rusqlite::params![
                     r.seq as i64,
                     r.stream,
                     r.event_type,
-                    r.event_version,
-                    r.payload,
-                    r.actor,
                     r.site,
-                    r.recorded_at.to_string(),
-                    r.reason,
-                    r.corrects.map(|c| c as i64),
-                    Option::<String>::None,
+                    r.entry,
                     &r.prev_hash[..],
                     &r.hash[..]
                 ])?;
@@ -161,7 +153,7 @@ fn raw_sqlite_inserts(path: &std::path::Path, records: &[Record]) -> anyhow::Res
         }
         tx.commit()?;
     }
-    Ok(records.len() as f64 / started.elapsed().as_secs_f64())
+    Ok(rows.len() as f64 / started.elapsed().as_secs_f64())
 }
 
 fn admin_url() -> String {
@@ -218,7 +210,7 @@ fn append_vs_raw_postgres(
         let ledger = open::<Postgres>(&db.url, 1000)?;
         append_run(&ledger, BATCH_RECORDS, 0)?;
         ours.push(append_run(&ledger, n, BATCH_RECORDS)?);
-        let records = ledger.read(|b| b.records(1, n + BATCH_RECORDS))?;
+        let records = ledger.read(|b| b.rows(1, n + BATCH_RECORDS))?;
         drop(ledger);
         let raw_db = PgDb::create(admin, &format!("r{run}"))?;
         raw.push(raw_postgres_inserts(&raw_db.url, &records)?);
@@ -227,26 +219,25 @@ fn append_vs_raw_postgres(
         "append_durable_batch100_postgres",
         "records/s",
         rate_median(ours),
-        "raw PostgreSQL inserts of the same rows, synchronous_commit=on, 100 per transaction",
+        "raw PostgreSQL inserts of the same stored rows (same bytes), synchronous_commit=on, 100 per transaction",
         rate_median(raw),
         true,
         0.8,
     ))
 }
 
-fn raw_postgres_inserts(url: &str, records: &[Record]) -> anyhow::Result<f64> {
+/// Inserts exactly the rows the ledger stored (same columns, same bytes, same index).
+fn raw_postgres_inserts(url: &str, rows: &[StoredRow]) -> anyhow::Result<f64> {
     let mut c = postgres::Client::connect(url, postgres::NoTls)?;
     c.batch_execute(
-        "CREATE TABLE t (seq BIGINT PRIMARY KEY, stream TEXT, event_type TEXT, event_version INTEGER,
-           payload TEXT, actor TEXT, site TEXT, recorded_at TEXT, reason TEXT, corrects BIGINT,
-           signature TEXT, prev_hash BYTEA, hash BYTEA);
+        "CREATE TABLE t (seq BIGINT PRIMARY KEY, stream TEXT NOT NULL, event_type TEXT NOT NULL,
+           site TEXT NOT NULL, entry TEXT NOT NULL, prev_hash BYTEA NOT NULL, hash BYTEA NOT NULL);
          CREATE INDEX t_stream ON t (stream, seq);",
     )?;
     let started = Instant::now();
-    for chunk in records.chunks(BATCH_RECORDS) {
+    for chunk in rows.chunks(BATCH_RECORDS) {
         let mut tx = c.transaction()?;
-        let stmt =
-            tx.prepare("INSERT INTO t VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)")?;
+        let stmt = tx.prepare("INSERT INTO t VALUES ($1,$2,$3,$4,$5,$6,$7)")?;
         for r in chunk {
             tx.execute(
                 &stmt,
@@ -254,14 +245,8 @@ fn raw_postgres_inserts(url: &str, records: &[Record]) -> anyhow::Result<f64> {
                     &(r.seq as i64),
                     &r.stream,
                     &r.event_type,
-                    &(r.event_version as i32),
-                    &r.payload,
-                    &r.actor,
                     &r.site,
-                    &r.recorded_at.to_string(),
-                    &r.reason,
-                    &r.corrects.map(|c| c as i64),
-                    &Option::<String>::None,
+                    &r.entry,
                     &&r.prev_hash[..],
                     &&r.hash[..],
                 ],
@@ -269,7 +254,7 @@ fn raw_postgres_inserts(url: &str, records: &[Record]) -> anyhow::Result<f64> {
         }
         tx.commit()?;
     }
-    Ok(records.len() as f64 / started.elapsed().as_secs_f64())
+    Ok(rows.len() as f64 / started.elapsed().as_secs_f64())
 }
 
 /// Builds a ledger of `n` records quickly (large requests, group commit).
