@@ -2,6 +2,7 @@
 //! recall. The decisions are `cellops-custody`'s; this module checks who may ask, records
 //! the decided events in the ledger, and shows the read model.
 
+use super::parse_site;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::json::{AppJson, AppQuery, idempotency_key};
@@ -56,10 +57,6 @@ fn stream_of(code: &UnitCode) -> String {
     format!("unit/{}", code.to_string().to_ascii_lowercase())
 }
 
-fn site(field: &str, text: &str) -> ApiResult<SiteId> {
-    SiteId::parse(text).map_err(|e| ApiError::bad_request(field, e.to_string()))
-}
-
 fn user(caller: &Caller) -> ApiResult<UserId> {
     UserId::parse(&caller.user.id).map_err(ApiError::internal)
 }
@@ -78,7 +75,7 @@ pub async fn allocate_dins<B: Backend>(
     headers: HeaderMap,
     AppJson(body): AppJson<AllocateBody>,
 ) -> ApiResult<Json<Value>> {
-    let site = site("site", &body.site)?;
+    let site = parse_site("site", &body.site)?;
     caller.require(&[Role::Collector, Role::Operator, Role::SiteAdmin], &site)?;
     state.sync().await?;
     let fin = state
@@ -127,7 +124,7 @@ pub async fn create_unit<B: Backend>(
     headers: HeaderMap,
     AppJson(body): AppJson<UnitBody>,
 ) -> ApiResult<Json<Value>> {
-    let site = site("site", &body.site)?;
+    let site = parse_site("site", &body.site)?;
     caller.require(&[Role::Collector, Role::Operator, Role::Nurse], &site)?;
     let code = UnitCode::parse(&body.code).map_err(|e| ApiError::from(e).field("code"))?;
     let patient = body
@@ -197,7 +194,7 @@ pub async fn derive<B: Backend>(
     headers: HeaderMap,
     AppJson(body): AppJson<DeriveBody>,
 ) -> ApiResult<Json<Value>> {
-    let site = site("site", &body.site)?;
+    let site = parse_site("site", &body.site)?;
     caller.require(&[Role::Operator, Role::Collector, Role::QcAnalyst], &site)?;
     let parents = codes("parents", &body.parents)?;
     let child_codes: Vec<String> = body.children.iter().map(|c| c.code.clone()).collect();
@@ -258,7 +255,7 @@ pub async fn hand_off<B: Backend>(
     Path(code): Path<String>,
     AppJson(body): AppJson<HandOffBody>,
 ) -> ApiResult<Json<Value>> {
-    let site = site("site", &body.site)?;
+    let site = parse_site("site", &body.site)?;
     caller.require(&Role::WRITERS, &site)?;
     let code = UnitCode::parse(&code).map_err(|e| ApiError::from(e).field("code"))?;
     let from =
@@ -306,7 +303,7 @@ pub async fn scan<B: Backend>(
     headers: HeaderMap,
     AppJson(body): AppJson<ScanBody>,
 ) -> ApiResult<Json<Value>> {
-    let site = site("site", &body.site)?;
+    let site = parse_site("site", &body.site)?;
     caller.require(&Role::WRITERS, &site)?;
     let step = CustodyStep::ALL
         .into_iter()

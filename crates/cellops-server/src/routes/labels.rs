@@ -3,6 +3,7 @@
 //! was applied or destroyed (FACT-JACIE label reconciliation; a batch that does not
 //! reconcile cannot be released).
 
+use super::parse_site;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::json::{AppJson, AppQuery, idempotency_key};
@@ -13,7 +14,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use cellops_custody::UnitCode;
 use cellops_domain::events::EventType;
-use cellops_domain::{Role, SiteId, Stream};
+use cellops_domain::{Role, Stream};
 use cellops_ledger::{Backend, NewRecord, Record};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -105,10 +106,6 @@ fn batch_stream(batch: &str) -> ApiResult<String> {
     Ok(stream)
 }
 
-fn site(text: &str) -> ApiResult<SiteId> {
-    SiteId::parse(text).map_err(|e| ApiError::bad_request("site", e.to_string()))
-}
-
 const LABEL_ROLES: [Role; 4] = [
     Role::Collector,
     Role::Operator,
@@ -137,7 +134,7 @@ pub async fn print<B: Backend>(
     headers: HeaderMap,
     AppJson(body): AppJson<PrintBody>,
 ) -> ApiResult<Response> {
-    let site = site(&body.site)?;
+    let site = parse_site("site", &body.site)?;
     caller.require(&LABEL_ROLES, &site)?;
     if body.copies == 0 || body.copies > LABEL_COPIES_MAX {
         return Err(ApiError::bad_request(
@@ -217,7 +214,7 @@ async fn record_count<B: Backend>(
     body: CountBody,
     event: &'static str,
 ) -> ApiResult<Json<Value>> {
-    let site = site(&body.site)?;
+    let site = parse_site("site", &body.site)?;
     caller.require(&LABEL_ROLES, &site)?;
     let stream = batch_stream(&body.batch)?;
     let reason = body.reason.filter(|r| !r.trim().is_empty());

@@ -2,6 +2,7 @@
 //! the latest signed checkpoint, corrections, notes and e-signatures.
 
 use super::auth::{SYSTEM_SITE, check_password};
+use super::parse_site;
 use crate::accounts::{SignedPayload, may_sign};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -265,8 +266,7 @@ pub async fn add_note<B: Backend>(
     headers: HeaderMap,
     AppJson(body): AppJson<NoteBody>,
 ) -> ApiResult<Json<Value>> {
-    let site =
-        SiteId::parse(&body.site).map_err(|e| ApiError::bad_request("site", e.to_string()))?;
+    let site = parse_site("site", &body.site)?;
     caller.require(&Role::WRITERS, &site)?;
     if body.text.trim().is_empty() || body.text.chars().count() > NOTE_CHARS_MAX {
         return Err(ApiError::bad_request(
