@@ -106,6 +106,15 @@ pub enum Command {
         /// When.
         at: OffsetDateTime,
     },
+    /// Abort the running batch for good (the material is discarded or quarantined).
+    AbortBatch {
+        /// Why (1–4000 characters).
+        reason: String,
+        /// Who aborts it.
+        by: PersonId,
+        /// When.
+        at: OffsetDateTime,
+    },
     /// QA closes a deviation whose CAPA is defined, with an e-signature meaning "approved".
     CloseDeviation {
         /// The deviation.
@@ -130,6 +139,7 @@ impl Command {
             | Command::OpenDeviation { at, .. }
             | Command::StartInvestigation { at, .. }
             | Command::DefineCapa { at, .. }
+            | Command::AbortBatch { at, .. }
             | Command::CloseDeviation { at, .. } => *at,
         }
     }

@@ -145,6 +145,11 @@ pub(crate) fn decide(
             qa_signature,
             at,
         } => ctx.close_deviation(deviation, qa_signature, at),
+        Command::AbortBatch { reason, by, at } => {
+            ctx.require_running()?;
+            check_text("reason", &reason)?;
+            Ok(vec![BatchEvent::BatchAborted { reason, by, at }])
+        }
     }
 }
 
@@ -194,7 +199,7 @@ impl<'a> Ctx<'a> {
     fn require_started(&self) -> Result<(), ProcessError> {
         match self.state.status {
             BatchStatus::NotStarted => Err(ProcessError::NotStarted),
-            BatchStatus::Running | BatchStatus::Completed => Ok(()),
+            BatchStatus::Running | BatchStatus::Completed | BatchStatus::Aborted => Ok(()),
         }
     }
 
@@ -202,6 +207,7 @@ impl<'a> Ctx<'a> {
         match self.state.status {
             BatchStatus::NotStarted => Err(ProcessError::NotStarted),
             BatchStatus::Completed => Err(ProcessError::Completed),
+            BatchStatus::Aborted => Err(ProcessError::Aborted),
             BatchStatus::Running => Ok(()),
         }
     }

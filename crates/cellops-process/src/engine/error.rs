@@ -31,6 +31,9 @@ pub enum ProcessError {
     /// The batch has run its last step.
     #[error("the batch is completed (rule: no steps run after the last step)")]
     Completed,
+    /// The batch was aborted.
+    #[error("the batch was aborted (rule: nothing runs after an abort; start a new batch)")]
+    Aborted,
     /// The command's time is before the last recorded event.
     #[error("command time {at} is before the last event at {last} (rule: time never goes back)")]
     TimeWentBackwards {

@@ -261,6 +261,16 @@ pub enum BatchEvent {
         #[serde(with = "time::serde::rfc3339")]
         at: OffsetDateTime,
     },
+    /// The batch was aborted; no step runs after this.
+    BatchAborted {
+        /// Why.
+        reason: String,
+        /// Who aborted it.
+        by: PersonId,
+        /// When.
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
     /// The last step completed.
     BatchCompleted {
         /// When.
@@ -301,6 +311,7 @@ impl BatchEvent {
             BatchEvent::DeviationInvestigationStarted { .. } => "deviation_investigation_started",
             BatchEvent::DeviationCapaDefined { .. } => "deviation_capa_defined",
             BatchEvent::DeviationClosed { .. } => "deviation_closed",
+            BatchEvent::BatchAborted { .. } => "batch_aborted",
             BatchEvent::BatchCompleted { .. } => "batch_completed",
         }
     }
@@ -317,6 +328,7 @@ impl BatchEvent {
             | BatchEvent::DeviationInvestigationStarted { at, .. }
             | BatchEvent::DeviationCapaDefined { at, .. }
             | BatchEvent::DeviationClosed { at, .. }
+            | BatchEvent::BatchAborted { at, .. }
             | BatchEvent::BatchCompleted { at } => *at,
         }
     }

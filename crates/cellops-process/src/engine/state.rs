@@ -19,6 +19,8 @@ pub enum BatchStatus {
     Running,
     /// The last step completed.
     Completed,
+    /// Aborted before its last step; never released.
+    Aborted,
 }
 
 /// The step being performed.
@@ -184,6 +186,11 @@ impl BatchState {
                 assert!(self.started_at.is_some(), "running batch has no start");
                 assert!(self.due.is_some(), "running batch has no due step");
             }
+            BatchStatus::Aborted => {
+                assert!(self.batch.is_some(), "aborted batch has no id");
+                assert!(self.due.is_none(), "aborted batch has a due step");
+                assert!(self.active.is_none(), "aborted batch has an active step");
+            }
             BatchStatus::Completed => {
                 assert!(self.due.is_none(), "completed batch has a due step");
                 assert!(self.active.is_none(), "completed batch has an active step");
@@ -325,6 +332,11 @@ pub fn apply(mut state: BatchState, event: &BatchEvent) -> BatchState {
                 d.state = DeviationState::Closed;
                 d.closed_by = Some(qa_signature.clone());
             }
+        }
+        BatchEvent::BatchAborted { .. } => {
+            state.status = BatchStatus::Aborted;
+            state.due = None;
+            state.active = None;
         }
         BatchEvent::BatchCompleted { .. } => {
             state.status = BatchStatus::Completed;

@@ -686,3 +686,53 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn an_aborted_batch_runs_no_more_steps_and_is_never_releasable() {
+    let recipes = shipped_recipes().unwrap();
+    let mut sim = Sim::new(&recipes[0], everyone_qualified);
+    sim.start();
+    let err = sim
+        .send(Command::AbortBatch {
+            reason: " ".into(),
+            by: person("op-1"),
+            at: sim.now,
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ProcessError::BadText {
+                field: "reason",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    sim.send(Command::AbortBatch {
+        reason: "bag leaked at receipt".into(),
+        by: person("op-1"),
+        at: sim.now,
+    })
+    .unwrap();
+    assert_eq!(sim.state.status(), BatchStatus::Aborted);
+    assert!(sim.state.due_step().is_none());
+    let err = sim
+        .send(Command::StartStep {
+            step: "receive-apheresis".into(),
+            by: person("op-1"),
+            at: sim.now,
+            lots: BTreeMap::new(),
+        })
+        .unwrap_err();
+    assert_eq!(err, ProcessError::Aborted);
+    assert!(release_blockers(&sim.state).contains(&ReleaseBlocker::BatchNotCompleted));
+    let err = sim
+        .send(Command::AbortBatch {
+            reason: "again".into(),
+            by: person("op-1"),
+            at: sim.now,
+        })
+        .unwrap_err();
+    assert_eq!(err, ProcessError::Aborted);
+}
