@@ -53,6 +53,7 @@ fn pure_crates_do_no_io() {
         "cellops-twin",
         "cellops-process",
         "cellops-qc",
+        "cellops-cold",
     ] {
         let d = deps
             .get(krate)
