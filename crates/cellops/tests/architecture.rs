@@ -54,6 +54,7 @@ fn pure_crates_do_no_io() {
         "cellops-process",
         "cellops-qc",
         "cellops-cold",
+        "cellops-training",
     ] {
         let d = deps
             .get(krate)
