@@ -15,6 +15,7 @@ pub mod error;
 pub mod json;
 pub mod metrics;
 pub mod openapi;
+pub mod projection;
 pub mod provision;
 pub mod routes;
 pub mod state;
@@ -39,6 +40,7 @@ pub fn event_catalog() -> EventCatalog {
         .iter()
         .chain(cellops_custody::CUSTODY_EVENT_TYPES)
         .chain(routes::labels::LABEL_EVENT_TYPES)
+        .chain(routes::FEATURE_EVENT_TYPES.iter().flat_map(|l| l.iter()))
         .fold(EventCatalog::new(), |c, t| c.with(t.name, t.version))
 }
 
@@ -92,6 +94,7 @@ pub fn app<B: Backend>(state: AppState<B>) -> Router {
         .route("/api/labels/apply", post(lb::apply::<B>))
         .route("/api/labels/destroy", post(lb::destroy::<B>))
         .route("/api/labels/reconciliation", get(lb::reconciliation::<B>))
+        .merge(routes::feature_routes::<B>())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -4,8 +4,27 @@
 use axum::Json;
 use serde_json::{Map, Value, json};
 
-/// (method, path, summary, needs authentication, JSON body fields).
-pub const ROUTES: &[(&str, &str, &str, bool, &[&str])] = &[
+/// One documented endpoint: (method, path, summary, needs authentication, JSON body fields).
+pub type RouteDoc = (
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+    &'static [&'static str],
+);
+
+/// Every documented endpoint: the core [`ROUTES`] and each feature module's list
+/// ([`crate::routes::FEATURE_ROUTE_DOCS`]).
+pub fn all_routes() -> impl Iterator<Item = &'static RouteDoc> {
+    ROUTES.iter().chain(
+        crate::routes::FEATURE_ROUTE_DOCS
+            .iter()
+            .flat_map(|l| l.iter()),
+    )
+}
+
+/// The core endpoints.
+pub const ROUTES: &[RouteDoc] = &[
     ("get", "/health", "Liveness and ledger size", false, &[]),
     ("get", "/metrics", "Prometheus metrics", false, &[]),
     ("get", "/api/openapi.json", "This document", false, &[]),
@@ -148,7 +167,7 @@ pub const ROUTES: &[(&str, &str, &str, bool, &[&str])] = &[
 
 pub fn build() -> Value {
     let mut paths = Map::new();
-    for (method, path, summary, auth, fields) in ROUTES {
+    for (method, path, summary, auth, fields) in all_routes() {
         let mut op = json!({
             "summary": summary,
             "responses": {

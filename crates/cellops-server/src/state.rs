@@ -32,6 +32,8 @@ pub struct Inner<B: Backend> {
     pub custody: Mutex<cellops_custody::CustodyState>,
     /// Label print/apply/destroy counts per batch, rebuilt from the ledger.
     pub labels: Mutex<crate::routes::labels::Labels>,
+    /// Feature read models (orders, QC, training, …), see [`crate::projection`].
+    pub projections: crate::projection::Projections,
     pub clock: Arc<dyn Clock>,
     pub rng: Mutex<StdRng>,
     pub metrics: Metrics,
@@ -70,6 +72,7 @@ impl<B: Backend> AppState<B> {
                 ledger,
                 accounts: Mutex::new(Accounts::default()),
                 labels: Mutex::new(Default::default()),
+                projections: crate::routes::projections(&config),
                 custody: Mutex::new(cellops_custody::CustodyState::new(
                     config.facilities.iter().cloned(),
                 )),
@@ -102,6 +105,7 @@ impl<B: Backend> AppState<B> {
             if records.is_empty() {
                 return Ok(());
             }
+            self.projections.apply_all(&records);
             let mut accounts = self.accounts.lock().expect("accounts lock");
             let mut custody = self.custody.lock().expect("custody lock");
             let mut labels = self.labels.lock().expect("labels lock");
@@ -148,6 +152,14 @@ impl<B: Backend> AppState<B> {
         }
         self.sync().await?;
         Ok(outcome)
+    }
+
+    /// Runs `f` on the feature read model `T` (see [`crate::projection`]).
+    pub fn read_model<T: crate::projection::Projection, R>(
+        &self,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> R {
+        self.projections.with_model(f)
     }
 
     pub fn with_rng<T>(&self, f: impl FnOnce(&mut StdRng) -> T) -> T {

@@ -5,7 +5,30 @@ pub mod ledger;
 pub mod users;
 
 use crate::error::{ApiError, ApiResult};
+use crate::projection::Projections;
+use crate::state::{AppState, ServerConfig};
+use axum::Router;
 use cellops_domain::SiteId;
+use cellops_domain::events::EventType;
+use cellops_ledger::Backend;
+
+/// Event types of the feature modules (the core, custody and label types are added in
+/// [`crate::event_catalog`]). A module adds its list here.
+pub const FEATURE_EVENT_TYPES: &[&[EventType]] = &[];
+
+/// The documented endpoints of the feature modules (see [`crate::openapi`]).
+pub const FEATURE_ROUTE_DOCS: &[&[crate::openapi::RouteDoc]] = &[];
+
+/// The read models of the feature modules. A module registers its projection here.
+pub fn projections(config: &ServerConfig) -> Projections {
+    let _ = config;
+    Projections::default()
+}
+
+/// The routes of the feature modules. A module merges its router here.
+pub fn feature_routes<B: Backend>() -> Router<AppState<B>> {
+    Router::new()
+}
 
 /// Parses a site id from request input; the error names `field`.
 pub(crate) fn parse_site(field: &str, text: &str) -> ApiResult<SiteId> {

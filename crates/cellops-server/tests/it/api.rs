@@ -547,16 +547,12 @@ async fn openapi_lists_every_route_and_metrics_are_prometheus_text() {
     let app = TestApp::new();
     let doc = app.call("GET", "/api/openapi.json", None, None, &[]).await;
     assert_eq!(doc.body["openapi"], "3.1.0");
-    for (method, path, _, auth, _) in cellops_server::openapi::ROUTES {
+    for (method, path, _, auth, _) in cellops_server::openapi::all_routes() {
         assert!(
             doc.body["paths"][path][method].is_object(),
             "{method} {path} documented"
         );
-        let concrete = path
-            .replace("{id}", "op")
-            .replace("{seq}", "1")
-            .replace("{site}", "cpc")
-            .replace("{role}", "operator");
+        let concrete = concrete_path(path);
         let r = app
             .call(&method.to_uppercase(), &concrete, None, None, &[])
             .await;
@@ -602,4 +598,19 @@ async fn a_real_listener_serves_the_api() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"status\":\"ok\""), "{response}");
     server.abort();
+}
+
+/// `path` with each `{parameter}` replaced by a plausible value.
+fn concrete_path(path: &str) -> String {
+    path.split('/')
+        .map(|segment| match segment {
+            "{id}" => "op",
+            "{seq}" => "1",
+            "{site}" => "cpc",
+            "{role}" => "operator",
+            s if s.starts_with('{') => "x",
+            s => s,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
