@@ -119,7 +119,7 @@ pub const DEMO_CURRICULUM_DAYS_AGO: i64 = 720;
 pub fn passing_outcome(assessment: &Assessment) -> Outcome {
     match assessment.kind {
         AssessmentKind::Written => {
-            Outcome::Score(assessment.pass_mark_percent.unwrap_or(80).max(90).min(100))
+            Outcome::Score(assessment.pass_mark_percent.unwrap_or(80).clamp(90, 100))
         }
         AssessmentKind::Practical => Outcome::Judged(true),
         AssessmentKind::MediaFill => Outcome::MediaFill {

@@ -387,7 +387,7 @@ pub async fn import_curriculum<B: Backend>(
     let mut out = record_events(&state, &[event], &caller, &site, &headers).await?;
     out["content_hash"] = json!(hash);
     out["next"] =
-        json!("QA approves it: POST /api/ledger/sign with this seq and meaning \"Approved\"");
+        json!("QA approves it: POST /api/signatures with this seq and meaning \"Approved\"");
     Ok(Json(out))
 }
 
@@ -552,7 +552,7 @@ fn outcome(body: &AssessBody) -> ApiResult<Outcome> {
 }
 
 /// Records an assessment result by the calling trainer. Practicals and media fills count
-/// once the trainer e-signs the record (POST /api/ledger/sign).
+/// once the trainer e-signs the record (POST /api/signatures).
 pub async fn assess<B: Backend>(
     State(state): State<AppState<B>>,
     caller: Caller,
@@ -601,7 +601,7 @@ pub async fn certify<B: Backend>(
     let trainee = parse_user("trainee", &body.trainee)?;
     state.sync().await?;
     let by = caller_id(&caller)?;
-    let code = certificate::format_code(state.with_rng(|r| rand::RngCore::next_u64(r)));
+    let code = certificate::format_code(state.with_rng(rand::RngCore::next_u64));
     let event = state.read_model(|m: &mut TrainingModel| {
         decide::decide_certify(
             &m.state,
@@ -911,13 +911,14 @@ pub struct SiteQuery {
     pub days: Option<u32>,
 }
 
-/// People with any role at `site` (id, printed name), and the qualifications the matrix
-/// requires there.
+/// People with any role at `site` (id, printed name), and the qualifications that matter
+/// there: those the site's matrix requires and those any of these people ever held (the
+/// recipe qualifications of a CPC's operators are not matrix actions).
 fn site_people_and_qualifications<B: Backend>(
     state: &AppState<B>,
     site: &SiteId,
 ) -> (Vec<(UserId, String)>, Vec<String>) {
-    let people = state
+    let people: Vec<(UserId, String)> = state
         .accounts
         .lock()
         .expect("accounts lock")
@@ -925,8 +926,15 @@ fn site_people_and_qualifications<B: Backend>(
         .filter(|u| u.active && u.has_any_role_at(site))
         .filter_map(|u| Some((UserId::parse(&u.id).ok()?, u.full_name.clone())))
         .collect();
-    let qualifications = state
-        .read_model(|m: &mut TrainingModel| m.matrix.qualifications_at(site).into_iter().collect());
+    let qualifications = state.read_model(|m: &mut TrainingModel| {
+        let mut all = m.matrix.qualifications_at(site);
+        for (user, _) in &people {
+            if let Some(p) = m.state.person(user) {
+                all.extend(p.qualifications.keys().cloned());
+            }
+        }
+        all.into_iter().collect()
+    });
     (people, qualifications)
 }
 
@@ -1158,4 +1166,211 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
             "/api/training/qualification-matrix",
             get(qualification_matrix::<B>),
         )
+}
+
+/// Plays the demo's training history (`cellops_training::demo::DEMO_TRAINEES`) into the
+/// ledger through the same decisions as the API: the clinical-culturist curriculum imported
+/// by the demo trainer and approved (e-signed) by QA, then each demo person's enrolments,
+/// attendance, assessments (practicals and media fills e-signed by the trainer) and
+/// certificates, dated in the past so that expiry dates vary. `op-suzuki` fails the aseptic
+/// media fill and so lacks `cpc-aseptic-processing`.
+///
+/// Blocking (call it from a blocking thread, after the demo users exist). Returns how many
+/// records it appended; 0 when the demo curriculum is already in the ledger.
+pub fn seed_demo_training<B: Backend>(
+    ledger: &cellops_ledger::Ledger<B>,
+    rng: &mut impl rand::RngCore,
+    now: Timestamp,
+) -> Result<usize, crate::provision::ProvisionError> {
+    use cellops_training::demo;
+    let curriculum = cellops_training::Curriculum::clinical_culturist();
+    let stream = format!("curriculum/{}", curriculum.id);
+    if !ledger.read(|b| b.stream_records(&stream, 0, 1))?.is_empty() {
+        return Ok(0);
+    }
+    let site = SiteId::parse(demo::DEMO_SITE).expect("demo site id");
+    let trainer = UserId::parse(demo::DEMO_TRAINER).expect("demo trainer id");
+    let approver = UserId::parse(demo::DEMO_APPROVER).expect("demo approver id");
+    let mut seeder = Seeder {
+        ledger,
+        state: TrainingState::default(),
+        site,
+        appended: 0,
+    };
+    let days_ago = |d: i64| now.plus_us(-d * cellops_training::DAY_US);
+    let at = days_ago(demo::DEMO_CURRICULUM_DAYS_AGO);
+    let import = seeder.decided(decide::decide_import(
+        &seeder.state,
+        cellops_training::curriculum::CLINICAL_CULTURIST_TOML,
+        &trainer,
+        at,
+    ))?;
+    let imported = seeder.append(vec![import], &trainer)?;
+    seeder.sign(
+        &imported[0],
+        &approver,
+        "Approved",
+        at.plus_us(3_600_000_000),
+    )?;
+    for person in demo::DEMO_TRAINEES {
+        let trainee = UserId::parse(person.user).expect("demo user id");
+        let mut at = days_ago(person.days_ago);
+        let failing = person.failed_media_fill.iter().map(|c| (*c, false));
+        let passing = person.courses.iter().map(|c| (*c, true));
+        for (course_id, pass) in passing.chain(failing) {
+            at = at.plus_us(cellops_training::DAY_US);
+            seeder.take_course(&curriculum, &trainee, &trainer, course_id, pass, at, rng)?;
+        }
+    }
+    Ok(seeder.appended)
+}
+
+/// Appends decided training events to the ledger and keeps a local read model in step.
+struct Seeder<'l, B: Backend> {
+    ledger: &'l cellops_ledger::Ledger<B>,
+    state: TrainingState,
+    site: SiteId,
+    appended: usize,
+}
+
+impl<B: Backend> Seeder<'_, B> {
+    fn decided<T>(
+        &self,
+        r: Result<T, TrainingError>,
+    ) -> Result<T, crate::provision::ProvisionError> {
+        r.map_err(|e| crate::provision::ProvisionError::Invalid {
+            field: "demo training".to_string(),
+            rule: e.to_string(),
+        })
+    }
+
+    fn append(
+        &mut self,
+        events: Vec<TrainingEvent>,
+        actor: &UserId,
+    ) -> Result<Vec<Record>, crate::provision::ProvisionError> {
+        let records = events
+            .iter()
+            .map(|e| record_of(e, actor.as_str(), &self.site))
+            .collect();
+        let out = self.ledger.append(cellops_ledger::AppendRequest {
+            records,
+            idempotency_key: None,
+        })?;
+        for (record, event) in out.records.iter().zip(&events) {
+            self.state.apply(record.seq, event);
+        }
+        self.appended += out.records.len();
+        Ok(out.records)
+    }
+
+    /// E-signs `target` as `signer` with `meaning` (the demo's signatures are recorded like
+    /// `POST /api/signatures` records them).
+    fn sign(
+        &mut self,
+        target: &Record,
+        signer: &UserId,
+        meaning: &str,
+        at: Timestamp,
+    ) -> Result<(), crate::provision::ProvisionError> {
+        let payload = crate::accounts::SignedPayload {
+            signs_seq: target.seq,
+            signs_hash: hex::encode(target.hash),
+            session_hash: None,
+        };
+        let name = crate::provision::DEMO_USERS
+            .iter()
+            .find(|(id, _, _)| *id == signer.as_str())
+            .map(|(_, name, _)| name.to_string())
+            .unwrap_or_else(|| signer.to_string());
+        let mut record = NewRecord::new(
+            &target.stream,
+            "esig.signed",
+            1,
+            serde_json::to_value(&payload).expect("payload serializes"),
+            signer.as_str(),
+            &target.site,
+        );
+        record.signature = Some(cellops_ledger::PendingSignature {
+            signer: signer.to_string(),
+            signer_name: name,
+            meaning: meaning.to_string(),
+            signed_at: at,
+            authentication: "user_id+password".to_string(),
+        });
+        self.ledger.append(cellops_ledger::AppendRequest {
+            records: vec![record],
+            idempotency_key: None,
+        })?;
+        self.state
+            .apply_signature(target.seq, signer.as_str(), meaning, at);
+        self.appended += 1;
+        Ok(())
+    }
+
+    /// Enrolment, attendance, every assessment (signed where needed) and, when `pass`, the
+    /// certificate; when not `pass`, the media fill fails and no certificate is issued.
+    #[allow(clippy::too_many_arguments)]
+    fn take_course(
+        &mut self,
+        curriculum: &cellops_training::Curriculum,
+        trainee: &UserId,
+        trainer: &UserId,
+        course_id: &str,
+        pass: bool,
+        at: Timestamp,
+        rng: &mut impl rand::RngCore,
+    ) -> Result<(), crate::provision::ProvisionError> {
+        let course = curriculum.course(course_id).expect("demo courses exist");
+        let site = self.site.clone();
+        let e = decide::decide_enrol(
+            &self.state,
+            trainee,
+            &curriculum.id,
+            course_id,
+            &site,
+            trainer,
+            at,
+        );
+        let e = self.decided(e)?;
+        self.append(vec![e], trainer)?;
+        for m in &course.modules {
+            let e =
+                decide::decide_attend(&self.state, trainee, course_id, &m.id, &site, trainer, at);
+            let e = self.decided(e)?;
+            self.append(vec![e], trainer)?;
+        }
+        for a in &course.assessments {
+            let outcome = match (pass, a.kind) {
+                (false, cellops_training::AssessmentKind::MediaFill) => {
+                    cellops_training::demo::failing_media_fill(a)
+                }
+                _ => cellops_training::demo::passing_outcome(a),
+            };
+            let events = decide::decide_assess(
+                &self.state,
+                trainee,
+                course_id,
+                &a.id,
+                outcome,
+                None,
+                &site,
+                trainer,
+                at,
+            );
+            let events = self.decided(events)?;
+            let records = self.append(events, trainer)?;
+            if a.kind.needs_signature() {
+                self.sign(&records[0], trainer, "Reviewed", at)?;
+            }
+        }
+        if pass {
+            let code = certificate::format_code(rng.next_u64());
+            let e =
+                decide::decide_certify(&self.state, trainee, course_id, &code, &site, trainer, at);
+            let e = self.decided(e)?;
+            self.append(vec![e], trainer)?;
+        }
+        Ok(())
+    }
 }
