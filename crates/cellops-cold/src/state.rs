@@ -73,6 +73,8 @@ pub struct ShipperAsset {
     pub qualification_expires_at: Timestamp,
     /// Validated hold from a full charge, hours.
     pub validated_hold_hours: f64,
+    /// The site that owns it.
+    pub site: cellops_domain::SiteId,
     /// Charge log (ascending).
     pub charges: Vec<Timestamp>,
     /// The shipment using the current charge, if any.
@@ -256,6 +258,10 @@ impl ColdState {
     pub fn shipper(&self, id: &ShipperId) -> Option<&ShipperAsset> {
         self.shippers.get(id)
     }
+    /// Every shipper.
+    pub fn shippers(&self) -> impl Iterator<Item = &ShipperAsset> {
+        self.shippers.values()
+    }
     /// A logger.
     pub fn logger(&self, id: &LoggerId) -> Option<&LoggerAsset> {
         self.loggers.get(id)
@@ -288,6 +294,10 @@ impl ColdState {
     /// A banked lot.
     pub fn lot(&self, lot: &UnitCode) -> Option<&Lot> {
         self.lots.get(lot)
+    }
+    /// Every banked lot.
+    pub fn lots(&self) -> impl Iterator<Item = &Lot> {
+        self.lots.values()
     }
     /// The lot a dose belongs to.
     pub fn lot_of(&self, dose: &UnitCode) -> Option<&Lot> {
@@ -421,6 +431,7 @@ impl ColdState {
                 qualification_report,
                 qualification_expires_at,
                 validated_hold_hours,
+                site,
                 ..
             } => {
                 let charges = self
@@ -436,6 +447,7 @@ impl ColdState {
                         qualification_report: qualification_report.clone(),
                         qualification_expires_at: *qualification_expires_at,
                         validated_hold_hours: *validated_hold_hours,
+                        site: site.clone(),
                         charges,
                         charge_used_by: None,
                     },
