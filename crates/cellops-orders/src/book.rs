@@ -1,0 +1,466 @@
+//! The order book: every enrolment and order, folded from the ledger, with each order's stage
+//! and timeline. Pure: the server feeds it records in ledger order.
+
+use cellops_custody::{OrderId, SubjectId, UnitCode};
+use cellops_domain::{SiteId, Timestamp, UserId};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+use crate::event::{Dose, Milestone, OrderEvent, Window};
+use crate::product::Product;
+
+/// Where an order stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Placed, waiting for the physician's e-signature.
+    Ordered,
+    /// Signed: waiting for collection (autologous) or dose allocation (allogeneic).
+    Signed,
+    /// Starting material collected at the hospital.
+    Collected,
+    /// On the way to the CPC.
+    ShippedToCpc,
+    /// Received at the CPC, waiting for the batch to start.
+    ReceivedAtCpc,
+    /// A batch is running.
+    Manufacturing,
+    /// Harvested and filled; QC and release pending.
+    Harvested,
+    /// Released by QA (or at risk).
+    Released,
+    /// A banked dose is allocated (allogeneic).
+    DoseAllocated,
+    /// On the way to the hospital.
+    ShippedToHospital,
+    /// At the hospital.
+    ReceivedAtHospital,
+    /// Thawed at the bedside.
+    Thawed,
+    /// Two-person bedside verification passed.
+    Verified,
+    /// Infused.
+    Infused,
+    /// The batch failed: a new collection is needed.
+    Failed,
+}
+
+impl Stage {
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Ordered => "ordered",
+            Stage::Signed => "signed",
+            Stage::Collected => "collected",
+            Stage::ShippedToCpc => "shipped_to_cpc",
+            Stage::ReceivedAtCpc => "received_at_cpc",
+            Stage::Manufacturing => "manufacturing",
+            Stage::Harvested => "harvested",
+            Stage::Released => "released",
+            Stage::DoseAllocated => "dose_allocated",
+            Stage::ShippedToHospital => "shipped_to_hospital",
+            Stage::ReceivedAtHospital => "received_at_hospital",
+            Stage::Thawed => "thawed",
+            Stage::Verified => "verified",
+            Stage::Infused => "infused",
+            Stage::Failed => "failed",
+        }
+    }
+
+    /// What the order waits for, in words.
+    pub fn next(self, product: Product) -> &'static str {
+        match self {
+            Stage::Ordered => "the treating physician's e-signature",
+            Stage::Signed if product.is_autologous() => "collection at the hospital",
+            Stage::Signed => "allocation of a released dose from the bank",
+            Stage::Collected => "hand-off to the courier for the CPC",
+            Stage::ShippedToCpc => "receipt and identity check at the CPC",
+            Stage::ReceivedAtCpc => "start of the batch from the approved recipe",
+            Stage::Manufacturing => "harvest when the dose is reached",
+            Stage::Harvested => "QC results and QA release",
+            Stage::Released | Stage::DoseAllocated => "shipment to the hospital",
+            Stage::ShippedToHospital => "receipt at the hospital",
+            Stage::ReceivedAtHospital => "thaw at the bedside",
+            Stage::Thawed => "two-person bedside verification",
+            Stage::Verified => "infusion",
+            Stage::Infused => "follow-up",
+            Stage::Failed => "a new collection",
+        }
+    }
+}
+
+/// One line of an order's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimelineEntry {
+    /// Ledger sequence number of the record.
+    pub seq: u64,
+    /// When it happened.
+    pub at: Timestamp,
+    /// What happened (event type or milestone name).
+    pub what: String,
+    /// Who did it.
+    pub by: String,
+    /// Detail worth showing (unit, batch, reason…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// True when the step was recorded by hand for a module not wired in yet.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub manual: bool,
+}
+
+/// An order and everything known about it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Order {
+    pub id: OrderId,
+    pub subject: SubjectId,
+    pub site: SiteId,
+    pub product: Product,
+    pub dose: Dose,
+    pub window: Window,
+    pub physician: UserId,
+    pub placed_at: Timestamp,
+    /// Sequence number of the `order.placed` record (what the physician signs).
+    pub placed_seq: u64,
+    pub signed_at: Option<Timestamp>,
+    pub stage: Stage,
+    /// Starting-material units collected (one per collection).
+    pub collected_units: Vec<UnitCode>,
+    pub collected_at: Option<Timestamp>,
+    /// The batch making the product.
+    pub batch: Option<String>,
+    /// The unit to infuse (final product or allocated dose).
+    pub product_unit: Option<UnitCode>,
+    pub released_at_risk: bool,
+    pub predicted_dose_at: Option<Timestamp>,
+    pub infused_at: Option<Timestamp>,
+    /// Batches that failed for this order.
+    pub failed_batches: u32,
+    pub timeline: Vec<TimelineEntry>,
+    /// When each milestone was (last) reached.
+    #[serde(skip)]
+    pub reached: BTreeMap<&'static str, Timestamp>,
+}
+
+impl Order {
+    /// True once QA released the product (or released it at risk), or a released banked dose
+    /// was allocated.
+    pub fn is_released(&self) -> bool {
+        self.reached.contains_key(Milestone::Released.as_str())
+            || self
+                .reached
+                .contains_key(Milestone::ReleasedAtRisk.as_str())
+            || self.reached.contains_key(Milestone::DoseAllocated.as_str())
+    }
+
+    fn push(&mut self, seq: u64, at: Timestamp, what: &str, by: &str, detail: Option<String>) {
+        self.timeline.push(TimelineEntry {
+            seq,
+            at,
+            what: what.to_string(),
+            by: by.to_string(),
+            detail,
+            manual: false,
+        });
+    }
+}
+
+/// A ledger record as the order book reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordView<'a> {
+    pub seq: u64,
+    pub stream: &'a str,
+    pub event_type: &'a str,
+    pub payload: &'a str,
+    pub actor: &'a str,
+    pub recorded_at: Timestamp,
+    /// The e-signature's meaning and signer, when the record carries one.
+    pub signature: Option<(&'a str, &'a str)>,
+}
+
+/// All enrolments and orders.
+#[derive(Debug, Default)]
+pub struct OrderBook {
+    enrolled: BTreeMap<SubjectId, SiteId>,
+    orders: BTreeMap<OrderId, Order>,
+    /// Records that could not be read (logged by the caller).
+    pub unreadable: Vec<(u64, String)>,
+}
+
+impl OrderBook {
+    /// The order, if it exists.
+    pub fn order(&self, id: &OrderId) -> Option<&Order> {
+        self.orders.get(id)
+    }
+
+    /// Every order, by id.
+    pub fn orders(&self) -> impl Iterator<Item = &Order> {
+        self.orders.values()
+    }
+
+    /// The hospital a subject is enrolled at.
+    pub fn enrolled_at(&self, subject: &SubjectId) -> Option<&SiteId> {
+        self.enrolled.get(subject)
+    }
+
+    /// Number of enrolled subjects.
+    pub fn subjects(&self) -> usize {
+        self.enrolled.len()
+    }
+
+    /// The order a unit belongs to (collected or product unit).
+    pub fn order_of_unit(&self, code: &UnitCode) -> Option<&Order> {
+        self.orders
+            .values()
+            .find(|o| o.product_unit.as_ref() == Some(code) || o.collected_units.contains(code))
+    }
+
+    /// Applies one record; records of other types are ignored.
+    pub fn apply(&mut self, r: RecordView<'_>) {
+        match r.event_type {
+            "esig.signed" => self.apply_signature(r),
+            "bedside.verified" | "bedside.mismatch" | "infusion.recorded" => self.apply_custody(r),
+            _ => match OrderEvent::from_json(r.event_type, r.payload) {
+                None => {}
+                Some(Err(e)) => self.unreadable.push((r.seq, e)),
+                Some(Ok(event)) => self.apply_event(r.seq, &event),
+            },
+        }
+    }
+
+    fn apply_signature(&mut self, r: RecordView<'_>) {
+        let Some(id) = r.stream.strip_prefix("order/") else {
+            return;
+        };
+        let Some((meaning, signer)) = r.signature else {
+            return;
+        };
+        let Ok(id) = OrderId::parse(id) else { return };
+        let Some(order) = self.orders.get_mut(&id) else {
+            return;
+        };
+        let signs_placed = serde_json::from_str::<serde_json::Value>(r.payload)
+            .ok()
+            .and_then(|p| p.get("signs_seq").and_then(|s| s.as_u64()))
+            == Some(order.placed_seq);
+        if meaning == "Ordered" && signer == order.physician.as_str() && signs_placed {
+            if order.stage == Stage::Ordered {
+                order.stage = Stage::Signed;
+                order.signed_at = Some(r.recorded_at);
+            }
+            order.push(r.seq, r.recorded_at, "order.signed", signer, None);
+        }
+    }
+
+    fn apply_custody(&mut self, r: RecordView<'_>) {
+        let Ok(p) = serde_json::from_str::<serde_json::Value>(r.payload) else {
+            return;
+        };
+        let Some(id) = p.get("order").and_then(|o| o.as_str()) else {
+            return;
+        };
+        let Ok(id) = OrderId::parse(id) else { return };
+        let Some(order) = self.orders.get_mut(&id) else {
+            return;
+        };
+        let at = p
+            .get("at")
+            .and_then(|a| a.as_str())
+            .and_then(|a| Timestamp::parse(a).ok())
+            .unwrap_or(r.recorded_at);
+        let detail = match r.event_type {
+            "bedside.verified" => {
+                order.stage = Stage::Verified;
+                let first = p
+                    .get("first_checker")
+                    .and_then(|c| c.as_str())
+                    .unwrap_or("");
+                let second = p
+                    .get("second_checker")
+                    .and_then(|c| c.as_str())
+                    .unwrap_or("");
+                Some(format!("checked by {first} and {second}"))
+            }
+            "infusion.recorded" => {
+                order.stage = Stage::Infused;
+                order.infused_at = Some(at);
+                None
+            }
+            _ => p
+                .get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string),
+        };
+        order.push(r.seq, at, r.event_type, r.actor, detail);
+    }
+
+    fn apply_event(&mut self, seq: u64, event: &OrderEvent) {
+        match event {
+            OrderEvent::Enrolled(e) => {
+                self.enrolled.insert(e.subject.clone(), e.site.clone());
+            }
+            OrderEvent::Placed(e) => {
+                let mut order = Order {
+                    id: e.order.clone(),
+                    subject: e.subject.clone(),
+                    site: e.site.clone(),
+                    product: e.product,
+                    dose: e.dose,
+                    window: e.window,
+                    physician: e.physician.clone(),
+                    placed_at: e.at,
+                    placed_seq: seq,
+                    signed_at: None,
+                    stage: Stage::Ordered,
+                    collected_units: Vec::new(),
+                    collected_at: None,
+                    batch: None,
+                    product_unit: None,
+                    released_at_risk: false,
+                    predicted_dose_at: None,
+                    infused_at: None,
+                    failed_batches: 0,
+                    timeline: Vec::new(),
+                    reached: BTreeMap::new(),
+                };
+                order.push(
+                    seq,
+                    e.at,
+                    "order.placed",
+                    e.physician.as_str(),
+                    Some(format!(
+                        "{} {:e} {}",
+                        e.product,
+                        e.dose.cells,
+                        e.product.rules().dose_counts
+                    )),
+                );
+                self.orders.insert(e.order.clone(), order);
+            }
+            OrderEvent::Collected(e) => {
+                let Some(order) = self.orders.get_mut(&e.order) else {
+                    return;
+                };
+                order.stage = Stage::Collected;
+                order.collected_units.push(e.unit);
+                order.collected_at = Some(e.collected_at);
+                order.push(
+                    seq,
+                    e.collected_at,
+                    "order.collected",
+                    e.by.as_str(),
+                    Some(format!(
+                        "{} {} mL, unit {}",
+                        e.kind.as_str(),
+                        e.volume_ml,
+                        e.unit.eye_readable()
+                    )),
+                );
+            }
+            OrderEvent::Milestone(e) => {
+                let Some(order) = self.orders.get_mut(&e.order) else {
+                    return;
+                };
+                apply_milestone(order, e.milestone, e);
+                let mut detail = Vec::new();
+                if let Some(u) = &e.unit {
+                    detail.push(format!("unit {}", u.eye_readable()));
+                }
+                if let Some(b) = &e.batch {
+                    detail.push(format!("batch {b}"));
+                }
+                if let Some(p) = e.predicted_at {
+                    detail.push(format!("dose predicted at {p}"));
+                }
+                if let Some(n) = &e.note {
+                    detail.push(n.clone());
+                }
+                order.timeline.push(TimelineEntry {
+                    seq,
+                    at: e.at,
+                    what: e.milestone.as_str().to_string(),
+                    by: e.by.as_str().to_string(),
+                    detail: (!detail.is_empty()).then(|| detail.join("; ")),
+                    manual: e.manual,
+                });
+            }
+            OrderEvent::FollowUp(e) => {
+                let Some(order) = self.orders.get_mut(&e.order) else {
+                    return;
+                };
+                let detail = match e.grade {
+                    Some(g) => format!("{} grade {g}", e.term),
+                    None => e.term.clone(),
+                };
+                let what = match e.kind {
+                    crate::event::FollowUpKind::AdverseEvent => "adverse_event",
+                    crate::event::FollowUpKind::Response => "response",
+                };
+                order.push(seq, e.observed_at, what, e.by.as_str(), Some(detail));
+            }
+            OrderEvent::Refused(e) => {
+                let Some(order) = e.order.as_ref().and_then(|o| self.orders.get_mut(o)) else {
+                    return;
+                };
+                order.push(
+                    seq,
+                    e.at,
+                    "refused",
+                    e.by.as_str(),
+                    Some(format!("{}: {}", e.rule, e.message)),
+                );
+            }
+        }
+    }
+}
+
+fn apply_milestone(order: &mut Order, m: Milestone, e: &crate::event::MilestoneRecorded) {
+    order.reached.insert(m.as_str(), e.at);
+    if let Some(b) = &e.batch {
+        order.batch = Some(b.clone());
+    }
+    order.stage = match m {
+        Milestone::ShippedToCpc => Stage::ShippedToCpc,
+        Milestone::ReceivedAtCpc => Stage::ReceivedAtCpc,
+        Milestone::ManufacturingStarted => Stage::Manufacturing,
+        Milestone::DosePredicted => {
+            order.predicted_dose_at = e.predicted_at;
+            order.stage
+        }
+        Milestone::Harvested => {
+            if e.unit.is_some() {
+                order.product_unit = e.unit;
+            }
+            Stage::Harvested
+        }
+        Milestone::Released => Stage::Released,
+        Milestone::ReleasedAtRisk => {
+            order.released_at_risk = true;
+            Stage::Released
+        }
+        Milestone::BatchFailed => {
+            order.failed_batches += 1;
+            order.batch = None;
+            order.product_unit = None;
+            order.predicted_dose_at = None;
+            for m in [
+                Milestone::ReceivedAtCpc,
+                Milestone::ManufacturingStarted,
+                Milestone::Harvested,
+                Milestone::Released,
+                Milestone::ReleasedAtRisk,
+            ] {
+                order.reached.remove(m.as_str());
+            }
+            Stage::Failed
+        }
+        Milestone::DoseAllocated => {
+            if e.unit.is_some() {
+                order.product_unit = e.unit;
+            }
+            Stage::DoseAllocated
+        }
+        Milestone::ShippedToHospital => Stage::ShippedToHospital,
+        Milestone::ReceivedAtHospital => Stage::ReceivedAtHospital,
+        Milestone::Thawed => Stage::Thawed,
+    };
+}
