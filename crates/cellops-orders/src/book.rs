@@ -114,6 +114,8 @@ pub struct Order {
     pub id: OrderId,
     pub subject: SubjectId,
     pub site: SiteId,
+    /// The site that makes the product or holds the dose bank.
+    pub manufacturer: SiteId,
     pub product: Product,
     pub dose: Dose,
     pub window: Window,
@@ -303,6 +305,7 @@ impl OrderBook {
                     id: e.order.clone(),
                     subject: e.subject.clone(),
                     site: e.site.clone(),
+                    manufacturer: e.manufacturer.clone(),
                     product: e.product,
                     dose: e.dose,
                     window: e.window,

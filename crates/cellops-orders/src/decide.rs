@@ -48,6 +48,7 @@ pub struct PlaceOrder {
     pub order: OrderId,
     pub subject: SubjectId,
     pub site: SiteId,
+    pub manufacturer: SiteId,
     pub product: Product,
     pub dose: Dose,
     pub window: Window,
@@ -81,6 +82,7 @@ pub fn decide_place(book: &OrderBook, c: PlaceOrder) -> Result<Placed, OrderErro
         order: c.order,
         subject: c.subject,
         site: c.site,
+        manufacturer: c.manufacturer,
         product: c.product,
         dose: c.dose,
         window: c.window,
@@ -332,6 +334,17 @@ pub fn decide_milestone(
     let order = order_of(book, &c.order)?;
     if c.milestone.at_hospital() {
         at_hospital(order, &c.site)?;
+    } else if order.manufacturer != c.site {
+        return Err(OrderError::Invalid {
+            field: "site",
+            message: format!(
+                "{} is done at {}, the site making order {}'s product, not at {}",
+                c.milestone.as_str(),
+                order.manufacturer,
+                order.id,
+                c.site
+            ),
+        });
     }
     if !allowed_from(c.milestone, order.product).contains(&order.stage) {
         return Err(wrong_stage(order, c.milestone.as_str()));

@@ -124,7 +124,15 @@ impl Milestone {
 
     /// True for the steps done at the treating hospital.
     pub fn at_hospital(self) -> bool {
-        matches!(self, Milestone::ReceivedAtHospital | Milestone::Thawed)
+        matches!(
+            self,
+            Milestone::ShippedToCpc | Milestone::ReceivedAtHospital | Milestone::Thawed
+        )
+    }
+
+    /// True for the steps done at the manufacturing site.
+    pub fn at_manufacturer(self) -> bool {
+        !self.at_hospital()
     }
 }
 
@@ -145,6 +153,8 @@ pub struct Placed {
     pub subject: SubjectId,
     /// The treating hospital.
     pub site: SiteId,
+    /// The site that makes the product (CPC) or holds the dose bank.
+    pub manufacturer: SiteId,
     pub product: Product,
     pub dose: Dose,
     pub window: Window,

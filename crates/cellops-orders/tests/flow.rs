@@ -111,6 +111,7 @@ impl World {
                 order: OrderId::parse(order).unwrap(),
                 subject: SubjectId::parse(subject).unwrap(),
                 site: site("hosp"),
+                manufacturer: site("cpc"),
                 product,
                 dose,
                 window: Window {
@@ -422,6 +423,13 @@ fn allogeneic_orders_are_served_from_the_bank() {
         .unwrap();
     w.sign("o-9", "Ordered", "dr-a");
     assert_eq!(w.collect("o-9", "hosp").unwrap_err().field(), Some("order"));
+    assert_eq!(
+        w.milestone("o-9", Milestone::DoseAllocated, "hosp", Some(PRODUCT_UNIT))
+            .unwrap_err()
+            .field(),
+        Some("site"),
+        "the bank's site allocates"
+    );
     assert_eq!(
         w.milestone("o-9", Milestone::ShippedToHospital, "cpc", None)
             .unwrap_err()
