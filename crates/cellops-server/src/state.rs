@@ -23,6 +23,9 @@ pub struct ServerConfig {
     pub secure_cookies: bool,
     /// Each site's ISBT 128 Facility Identification Number (site configuration, not code).
     pub facilities: Vec<(cellops_domain::SiteId, cellops_isbt::Fin)>,
+    /// Which qualification each GMP action requires, per site (site configuration; the
+    /// default is the shipped demo matrix, `cellops serve --qualification-matrix` replaces it).
+    pub qualification_matrix: cellops_training::QualificationMatrix,
 }
 
 pub struct Inner<B: Backend> {

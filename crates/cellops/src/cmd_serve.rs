@@ -34,6 +34,10 @@ pub struct ServeArgs {
     /// ICCBBA test facilities A9990–A9992.
     #[arg(long = "facility")]
     pub facilities: Vec<String>,
+    /// The qualification matrix (TOML): which qualification each GMP action requires, per
+    /// site. Default: the shipped demo matrix (crates/cellops-training/config).
+    #[arg(long)]
+    pub qualification_matrix: Option<std::path::PathBuf>,
 }
 
 /// The demo network's facilities: ICCBBA reserves A9990–A9999 for validation and testing.
@@ -48,6 +52,19 @@ fn parse_facility(text: &str) -> anyhow::Result<(cellops_domain::SiteId, cellops
     let fin =
         cellops_isbt::Fin::parse(fin).map_err(|e| anyhow::anyhow!("--facility {text:?}: {e}"))?;
     Ok((site, fin))
+}
+
+/// The site qualification matrix from `path`, or the shipped demo matrix.
+fn qualification_matrix(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<cellops_training::QualificationMatrix> {
+    let Some(path) = path else {
+        return Ok(cellops_training::QualificationMatrix::demo());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--qualification-matrix: cannot read {}", path.display()))?;
+    cellops_training::QualificationMatrix::from_toml(&text)
+        .map_err(|e| anyhow::anyhow!("--qualification-matrix {}: {e}", path.display()))
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
@@ -85,6 +102,7 @@ fn serve<B: Backend>(url: &str, args: &ServeArgs) -> anyhow::Result<std::process
         ServerConfig {
             secure_cookies: args.secure_cookies,
             facilities,
+            qualification_matrix: qualification_matrix(args.qualification_matrix.as_deref())?,
         },
     );
     state

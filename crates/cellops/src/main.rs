@@ -14,6 +14,7 @@ mod cmd_label;
 mod cmd_ledger;
 mod cmd_recipe;
 mod cmd_serve;
+mod cmd_training;
 mod cmd_twin;
 mod cmd_user;
 mod crash_client;
@@ -51,6 +52,8 @@ enum Command {
     Bench(cmd_bench::BenchArgs),
     /// Process models (digital twin): simulate, predict and plot cultures.
     Twin(cmd_twin::TwinArgs),
+    /// Training and qualification: check or import a curriculum, print the training matrix.
+    Training(cmd_training::TrainingArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -64,6 +67,7 @@ fn main() -> std::process::ExitCode {
         Command::Bench(args) => cmd_bench::run(args),
         Command::Isbt(args) => cmd_isbt::run(args),
         Command::Twin(args) => cmd_twin::run(args),
+        Command::Training(args) => cmd_training::run(args),
     };
     match result {
         Ok(code) => code,

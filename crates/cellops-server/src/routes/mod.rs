@@ -2,6 +2,7 @@ pub mod auth;
 pub mod custody;
 pub mod labels;
 pub mod ledger;
+pub mod training;
 pub mod users;
 
 use crate::error::{ApiError, ApiResult};
@@ -14,20 +15,21 @@ use cellops_ledger::Backend;
 
 /// Event types of the feature modules (the core, custody and label types are added in
 /// [`crate::event_catalog`]). A module adds its list here.
-pub const FEATURE_EVENT_TYPES: &[&[EventType]] = &[];
+pub const FEATURE_EVENT_TYPES: &[&[EventType]] = &[training::EVENT_TYPES];
 
 /// The documented endpoints of the feature modules (see [`crate::openapi`]).
-pub const FEATURE_ROUTE_DOCS: &[&[crate::openapi::RouteDoc]] = &[];
+pub const FEATURE_ROUTE_DOCS: &[&[crate::openapi::RouteDoc]] = &[training::ROUTES];
 
 /// The read models of the feature modules. A module registers its projection here.
 pub fn projections(config: &ServerConfig) -> Projections {
-    let _ = config;
-    Projections::default()
+    Projections::default().with(training::TrainingModel::new(
+        config.qualification_matrix.clone(),
+    ))
 }
 
 /// The routes of the feature modules. A module merges its router here.
 pub fn feature_routes<B: Backend>() -> Router<AppState<B>> {
-    Router::new()
+    Router::new().merge(training::router::<B>())
 }
 
 /// Parses a site id from request input; the error names `field`.

@@ -938,6 +938,19 @@ fn site_people_and_qualifications<B: Backend>(
     (people, qualifications)
 }
 
+/// The training matrix of `site` at `at` (people with a role there × the qualifications
+/// that matter there). Call after bringing the read models up to date.
+pub fn matrix_report<B: Backend>(
+    state: &AppState<B>,
+    site: &SiteId,
+    at: Timestamp,
+) -> report::MatrixReport {
+    let (people, qualifications) = site_people_and_qualifications(state, site);
+    state.read_model(|m: &mut TrainingModel| {
+        report::training_matrix(&m.state, site, &people, &qualifications, at)
+    })
+}
+
 pub async fn matrix<B: Backend>(
     State(state): State<AppState<B>>,
     caller: Caller,
@@ -947,10 +960,7 @@ pub async fn matrix<B: Backend>(
     caller.require_site(&site)?;
     let at = parse_at(q.at.as_deref(), state.clock.now())?;
     state.sync().await?;
-    let (people, qualifications) = site_people_and_qualifications(&state, &site);
-    let report = state.read_model(|m: &mut TrainingModel| {
-        report::training_matrix(&m.state, &site, &people, &qualifications, at)
-    });
+    let report = matrix_report(&state, &site, at);
     match q.format.as_deref().unwrap_or("json") {
         "json" => Ok(Json(serde_json::to_value(&report).expect("serializes")).into_response()),
         "csv" => Ok((

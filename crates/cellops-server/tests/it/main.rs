@@ -4,3 +4,4 @@
 mod api;
 mod custody;
 mod support;
+mod training;
