@@ -19,6 +19,7 @@ pub mod projection;
 pub mod provision;
 pub mod routes;
 pub mod state;
+pub mod ui;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -95,6 +96,7 @@ pub fn app<B: Backend>(state: AppState<B>) -> Router {
         .route("/api/labels/destroy", post(lb::destroy::<B>))
         .route("/api/labels/reconciliation", get(lb::reconciliation::<B>))
         .merge(routes::feature_routes::<B>())
+        .merge(ui::router::<B>())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

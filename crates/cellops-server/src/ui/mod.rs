@@ -1,0 +1,419 @@
+//! The web UI: server-rendered HTML pages for each role, in Japanese and English.
+//!
+//! Pages are minijinja templates (`templates/`, HTML auto-escaped, undefined names are
+//! errors) filled from the same read models and handlers as the JSON API: a form post calls
+//! the API handler function itself (`routes::custody::scan`, `routes::users::create_user`,
+//! …), so the UI can never decide differently from the API. JavaScript is used only where it
+//! helps: moving focus between scanner fields, changing a password through the JSON API
+//! (allowed before the first password change) and verifying a ledger record in the browser
+//! (`assets/audit.js`).
+//!
+//! Invariants: every page but login, password and the static assets needs a session (else
+//! a redirect to the login page); every POST checks the CSRF token ([`csrf`]); every visible
+//! text comes from the translation files ([`i18n`]); responses carry a strict
+//! Content-Security-Policy (scripts and styles only from `/ui/assets/`).
+
+mod admin;
+mod assets;
+mod audit;
+pub mod csrf;
+mod home;
+pub mod i18n;
+mod labels;
+mod login;
+mod scan;
+mod trace;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use cellops_domain::{Role, SiteId};
+use cellops_ledger::Backend;
+use i18n::{Lang, cookie};
+use minijinja::Environment;
+use serde_json::{Value, json};
+use std::sync::OnceLock;
+
+/// Cookie holding the site the user works at now (one of the sites where they hold a role).
+pub const SITE_COOKIE: &str = "cellops_site";
+
+/// The UI's routes; `app()` merges them.
+pub fn router<B: Backend>() -> Router<AppState<B>> {
+    Router::new()
+        .route("/ui", get(root))
+        .route("/ui/", get(root))
+        .route("/ui/login", get(login::page::<B>).post(login::submit::<B>))
+        .route("/ui/logout", post(login::logout::<B>))
+        .route("/ui/password", get(login::password_page))
+        .route("/ui/prefs", post(login::prefs))
+        .route("/ui/home", get(home::page::<B>))
+        .route("/ui/scan", get(scan::page::<B>).post(scan::submit::<B>))
+        .route("/ui/trace", get(trace::page::<B>))
+        .route("/ui/audit", get(audit::page::<B>))
+        .route("/ui/labels", get(labels::page::<B>))
+        .route("/ui/labels/print", post(labels::print::<B>))
+        .route("/ui/labels/count", post(labels::count::<B>))
+        .route("/ui/admin/users", get(admin::page::<B>))
+        .route("/ui/admin/users/create", post(admin::create::<B>))
+        .route("/ui/admin/users/action", post(admin::action::<B>))
+        .route("/ui/assets/{name}", get(assets::serve))
+        .layer(middleware::from_fn(security_headers))
+}
+
+async fn root() -> Redirect {
+    Redirect::to("/ui/home")
+}
+
+/// Headers on every UI response: no inline script or style, no framing, no sniffing, no
+/// caching of pages that show patient-related data.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let is_asset = request.uri().path().starts_with("/ui/assets/");
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !is_asset {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// The templates, compiled once.
+fn templates() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        let list: [(&str, &str); 11] = [
+            ("base.html", include_str!("templates/base.html")),
+            ("login.html", include_str!("templates/login.html")),
+            ("password.html", include_str!("templates/password.html")),
+            ("error.html", include_str!("templates/error.html")),
+            ("home.html", include_str!("templates/home.html")),
+            ("scan.html", include_str!("templates/scan.html")),
+            ("trace.html", include_str!("templates/trace.html")),
+            ("audit.html", include_str!("templates/audit.html")),
+            ("labels.html", include_str!("templates/labels.html")),
+            ("users.html", include_str!("templates/users.html")),
+            ("macros.html", include_str!("templates/macros.html")),
+        ];
+        for (name, source) in list {
+            // Cannot fail at run time: every template is rendered by the tests.
+            env.add_template(name, source)
+                .unwrap_or_else(|e| panic!("template {name} does not parse: {e:#}"));
+        }
+        env
+    })
+}
+
+/// Renders `name` with `ctx` as an HTML response with `status`.
+pub(crate) fn render(status: StatusCode, name: &str, ctx: &Value) -> Response {
+    let result = templates()
+        .get_template(name)
+        .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(ctx))));
+    match result {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => ApiError::internal(format!("template {name}: {e:#}")).into_response(),
+    }
+}
+
+/// A page request by a signed-in user: who, in which language, at which site, and the
+/// CSRF token for the page's forms.
+pub struct Ui {
+    pub caller: Caller,
+    pub lang: Lang,
+    /// The site the user works at now, `None` for a user without roles.
+    pub site: Option<SiteId>,
+    pub csrf: String,
+    /// This page's path and query (where the language and site switches return to).
+    pub back: String,
+}
+
+impl<B: Backend> FromRequestParts<AppState<B>> for Ui {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState<B>) -> Result<Ui, Response> {
+        let lang = Lang::from_headers(&parts.headers);
+        let caller = match Caller::from_request_parts(parts, state).await {
+            Ok(c) => c,
+            Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+                return Err(Redirect::to("/ui/login").into_response());
+            }
+            // The only refusal of a valid session: the password must be changed first.
+            Err(e) if e.status == StatusCode::FORBIDDEN => {
+                return Err(Redirect::to("/ui/password").into_response());
+            }
+            Err(e) => return Err(e.into_response()),
+        };
+        let sites = caller.user.sites();
+        let site = cookie(&parts.headers, SITE_COOKIE)
+            .and_then(|s| SiteId::parse(&s).ok())
+            .filter(|s| sites.contains(s))
+            .or_else(|| sites.iter().next().cloned());
+        let csrf = csrf::secret(&parts.headers)
+            .map(|s| csrf::token_for(&s))
+            .unwrap_or_default();
+        let back = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/ui/home".to_string());
+        Ok(Ui {
+            caller,
+            lang,
+            site,
+            csrf,
+            back,
+        })
+    }
+}
+
+/// One entry of the navigation bar.
+struct NavItem {
+    href: &'static str,
+    key: &'static str,
+    visible: fn(&Ui) -> bool,
+}
+
+const NAV: &[NavItem] = &[
+    NavItem {
+        href: "/ui/home",
+        key: "nav_home",
+        visible: |_| true,
+    },
+    NavItem {
+        href: "/ui/scan",
+        key: "nav_scan",
+        visible: |ui| ui.has_any(&Role::WRITERS),
+    },
+    NavItem {
+        href: "/ui/trace",
+        key: "nav_trace",
+        visible: |_| true,
+    },
+    NavItem {
+        href: "/ui/labels",
+        key: "nav_labels",
+        visible: |ui| ui.has_any(&labels::LABEL_ROLES),
+    },
+    NavItem {
+        href: "/ui/audit",
+        key: "nav_audit",
+        visible: |_| true,
+    },
+    NavItem {
+        href: "/ui/admin/users",
+        key: "nav_users",
+        visible: |ui| ui.has_any(&[Role::SiteAdmin, Role::Auditor]),
+    },
+];
+
+impl Ui {
+    /// Whether the user holds one of `roles` at the current site.
+    pub fn has_any(&self, roles: &[Role]) -> bool {
+        self.site
+            .as_ref()
+            .is_some_and(|s| roles.iter().any(|r| self.caller.user.has_role(*r, s)))
+    }
+
+    pub fn t(&self, key: &str) -> String {
+        self.lang.t(key)
+    }
+
+    /// The site as text for API bodies ("" when the user has no site: the API then names
+    /// the problem).
+    pub fn site_text(&self) -> String {
+        self.site
+            .as_ref()
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+    }
+
+    /// The context every page template gets: texts, user, sites, navigation, CSRF token.
+    pub fn context(&self, active: &str, title_key: &str) -> Value {
+        let nav: Vec<Value> = NAV
+            .iter()
+            .filter(|n| (n.visible)(self))
+            .map(|n| json!({"href": n.href, "label": self.t(n.key), "active": n.href == active}))
+            .collect();
+        let roles: Vec<Value> = self
+            .caller
+            .user
+            .roles
+            .iter()
+            .filter(|(_, s)| Some(s) == self.site.as_ref())
+            .map(|(r, _)| json!(self.t(&format!("role_{}", r.as_str()))))
+            .collect();
+        json!({
+            "t": self.lang.texts(),
+            "lang": self.lang.code(),
+            "title": self.t(title_key),
+            "user": {"id": self.caller.user.id, "name": self.caller.user.full_name, "roles": roles},
+            "sites": self.caller.user.sites().iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            "site": self.site_text(),
+            "csrf": self.csrf,
+            "back": self.back,
+            "nav": nav,
+            "signed_in": true,
+        })
+    }
+
+    /// The refusal (a 403 page) of a form whose CSRF token does not match, if it does not.
+    pub fn csrf_refusal(&self, headers: &HeaderMap, submitted: &str) -> Option<Response> {
+        csrf_guard(self.lang, headers, submitted)
+    }
+
+    /// A page that shows only an error (e.g. no right to see a screen).
+    pub fn error_page(&self, status: StatusCode, message: &str) -> Response {
+        let mut ctx = self.context("", "error_title");
+        ctx["message"] = json!(message);
+        render(status, "error.html", &ctx)
+    }
+}
+
+/// The CSRF check shared by signed-in and signed-out forms.
+pub(crate) fn csrf_guard(lang: Lang, headers: &HeaderMap, submitted: &str) -> Option<Response> {
+    csrf::check(headers, submitted).err().map(|why| {
+        tracing::warn!(?why, "UI form refused: CSRF check failed");
+        let token = csrf::secret(headers)
+            .map(|s| csrf::token_for(&s))
+            .unwrap_or_default();
+        let ctx = json!({
+            "t": lang.texts(),
+            "lang": lang.code(),
+            "title": lang.t("error_title"),
+            "signed_in": false,
+            "csrf": token,
+            "back": "/ui/home",
+            "message": lang.t("csrf_refused"),
+        });
+        render(StatusCode::FORBIDDEN, "error.html", &ctx)
+    })
+}
+
+/// An API error as a message for the page (the API's own text names the field and the fix).
+pub(crate) fn error_message(lang: Lang, e: &ApiError) -> String {
+    let head = match e.status {
+        StatusCode::FORBIDDEN => lang.t("error_forbidden"),
+        StatusCode::NOT_FOUND => lang.t("error_not_found"),
+        StatusCode::CONFLICT => lang.t("error_conflict"),
+        s if s.is_server_error() => lang.t("error_server"),
+        _ => lang.t("error_invalid"),
+    };
+    match &e.field {
+        Some(f) => format!("{head} ({f}): {}", e.message),
+        None => format!("{head}: {}", e.message),
+    }
+}
+
+/// Headers for calling an API handler from a form: the form's one-time key becomes the
+/// `Idempotency-Key`, so a double-submitted form records once.
+pub(crate) fn idempotency_headers(key: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    if !key.is_empty()
+        && key.len() <= 64
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && let Ok(v) = HeaderValue::from_str(&format!("ui-{key}"))
+    {
+        h.insert("idempotency-key", v);
+    }
+    h
+}
+
+/// A fresh random key for a form (hex).
+pub(crate) fn form_key<B: Backend>(state: &AppState<B>) -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    state.with_rng(|r| r.fill_bytes(&mut bytes));
+    hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base(lang: Lang) -> Value {
+        json!({
+            "t": lang.texts(), "lang": lang.code(), "title": "T",
+            "user": {"id": "op", "name": "Op", "roles": ["r"]},
+            "sites": ["cpc", "hosp"], "site": "cpc", "csrf": "c", "back": "/ui/home",
+            "nav": [{"href": "/ui/home", "label": "H", "active": true}], "signed_in": true,
+        })
+    }
+
+    fn rendered(name: &str, extra: Value) -> String {
+        let mut ctx = base(Lang::Ja);
+        for (k, v) in extra.as_object().unwrap() {
+            ctx[k] = v.clone();
+        }
+        templates()
+            .get_template(name)
+            .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(&ctx))))
+            .unwrap_or_else(|e| panic!("{name}: {e:#}"))
+    }
+
+    #[test]
+    fn every_page_template_renders_and_escapes() {
+        let html = rendered(
+            "scan.html",
+            json!({"steps": [{"value": "ship", "label": "S", "selected": true}],
+                   "expected_unit": "<b>x</b>", "location": "", "key": "k", "may_scan": true}),
+        );
+        assert!(
+            html.contains("&lt;b&gt;x&lt;&#x2f;b&gt;") || html.contains("&lt;b&gt;x&lt;/b&gt;"),
+            "{html}"
+        );
+        rendered(
+            "scan.html",
+            json!({"steps": [], "expected_unit": "", "location": "", "key": "k", "may_scan": true,
+                   "outcome": {"kind": "pass", "headline": "h", "detail": "d"}, "scanned_last": "s"}),
+        );
+        rendered("trace.html", json!({"code": ""}));
+        rendered(
+            "trace.html",
+            json!({"code": "c", "trace": {"code": "A-B", "status": "s", "final": false, "site": "cpc",
+                   "location": "l", "custodian": "op", "patient": "p", "expires_at": "e",
+                   "ancestors": ["a"], "descendants": [], "path": ["l"],
+                   "timeline": [{"at": "t", "type": "x", "refusal": true, "by": "op",
+                                 "details": [{"name": "n", "value": "v"}]}]}}),
+        );
+        rendered("home.html", json!({"sections": []}));
+        rendered(
+            "audit.html",
+            json!({"stream": null, "seq": null, "record": null, "records": []}),
+        );
+        rendered(
+            "labels.html",
+            json!({"batch": "", "key": "k", "reconciliation": null}),
+        );
+        rendered(
+            "users.html",
+            json!({"admin_sites": ["cpc"], "roles": [], "users": []}),
+        );
+        rendered("error.html", json!({"message": "m"}));
+        let refused = csrf_guard(Lang::En, &HeaderMap::new(), "x").unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        rendered("login.html", json!({"signed_in": false}));
+        rendered("password.html", json!({"signed_in": false}));
+    }
+}

@@ -1,0 +1,233 @@
+//! The harness: a server on a loopback port and a chromedriver-driven headless Chromium.
+
+use crate::support::{PASSWORD, TestApp};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// Tries to connect to a freshly started chromedriver (every 100 ms).
+const DRIVER_CONNECT_TRIES_MAX: u32 = 300;
+/// How long a WebDriver wait for an element may take before the test fails.
+const ELEMENT_WAIT: Duration = Duration::from_secs(30);
+pub const KEY_ENTER: &str = "\u{e007}";
+pub const KEY_TAB: &str = "\u{e004}";
+
+/// The test app served over HTTP on 127.0.0.1 (the browser needs a real socket).
+pub struct Served {
+    pub app: TestApp,
+    pub base: String,
+}
+
+pub async fn serve() -> Served {
+    let app = TestApp::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = cellops_server::app(app.state.clone());
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    Served {
+        app,
+        base: format!("http://{addr}"),
+    }
+}
+
+/// A chromedriver process with one headless Chromium session; both end on drop.
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+    pub base: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn require_installed(path: &str) {
+    assert!(
+        std::path::Path::new(path).exists(),
+        "{path} is missing: the browser tests need Debian's Chromium and ChromeDriver. \
+         Install them with `scripts/setup-test-deps` (or `apt-get install chromium chromium-driver`)."
+    );
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium with a 1024×768 window, language English.
+    pub async fn start(base: &str) -> Browser {
+        require_installed(CHROMIUM);
+        require_installed(CHROMEDRIVER);
+        let port = free_port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut tries = 0;
+        while TcpStream::connect(addr).is_err() {
+            tries += 1;
+            assert!(
+                tries < DRIVER_CONNECT_TRIES_MAX,
+                "chromedriver did not listen on {addr}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".to_string(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1024,768",
+                    "--lang=en-US", "--accept-lang=en-US",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://{addr}"))
+            .await
+            .expect("a Chromium session starts");
+        Browser {
+            client,
+            driver,
+            _profile: profile,
+            base: base.to_string(),
+        }
+    }
+
+    pub async fn goto(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap();
+    }
+
+    pub async fn path(&self) -> String {
+        let url = self.client.current_url().await.unwrap();
+        match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        }
+    }
+
+    /// Waits for the element and returns it.
+    pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        match self
+            .client
+            .wait()
+            .at_most(ELEMENT_WAIT)
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(e) => e,
+            Err(e) => {
+                let source = self.client.source().await.unwrap_or_default();
+                let end = source
+                    .char_indices()
+                    .nth(3000)
+                    .map_or(source.len(), |(i, _)| i);
+                panic!(
+                    "no element {css} on {}: {e}\npage:\n{}",
+                    self.path().await,
+                    &source[..end]
+                )
+            }
+        }
+    }
+
+    pub async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await.unwrap()
+    }
+
+    pub async fn fill(&self, css: &str, value: &str) {
+        let e = self.find(css).await;
+        e.clear().await.unwrap();
+        e.send_keys(value).await.unwrap();
+    }
+
+    /// Clicks and waits for the next page to load.
+    pub async fn click(&self, css: &str) {
+        self.find(css).await.click().await.unwrap();
+    }
+
+    pub async fn js(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client.execute(script, args).await.unwrap()
+    }
+
+    pub async fn js_async(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client.execute_async(script, args).await.unwrap()
+    }
+
+    /// Signs in through the login form.
+    pub async fn login(&self, user: &str) {
+        self.goto("/ui/login").await;
+        self.fill("#user_id", user).await;
+        self.fill("#password", PASSWORD).await;
+        self.click("#login-submit").await;
+        self.find("#who").await;
+    }
+
+    /// Saves a screenshot as `<target>/screenshots/<name>.png`.
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        let dir = target_dir().join("screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Whether the page is wider than the window (a horizontal scroll bar).
+    pub async fn overflows_horizontally(&self) -> (bool, Value) {
+        let v = self
+            .js(
+                "const d = document.documentElement; \
+                 return {scroll: d.scrollWidth, client: d.clientWidth, inner: window.innerWidth};",
+                vec![],
+            )
+            .await;
+        let overflow = v["scroll"].as_i64().unwrap() > v["client"].as_i64().unwrap();
+        (overflow, v)
+    }
+
+    /// Ids (or names) of visible form controls that have no label.
+    pub async fn unlabelled_inputs(&self) -> Value {
+        self.js(
+            "return Array.from(document.querySelectorAll('input, select, textarea'))
+               .filter(e => e.type !== 'hidden')
+               .filter(e => e.labels.length === 0 && !e.getAttribute('aria-label'))
+               .map(e => e.id || e.name);",
+            vec![],
+        )
+        .await
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// The cargo target directory this test binary was built in.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // <target>/<profile>/deps/<test binary>
+    exe.ancestors().nth(3).unwrap().to_path_buf()
+}
