@@ -6,6 +6,7 @@
 //!   batch controller and every kind of device.
 //! - `sim`: `SimulatedDevice`, which runs a `cellops_twin::CultureSim` in simulated time
 //!   (the caller advances it from an injected clock) with the twin's faults injectable.
+//! - `telemetry`: the compact byte encoding of sample runs that the telemetry store keeps.
 //!
 //! Architecture invariant: pure and deterministic. No IO, no clock, no threads; time arrives
 //! as arguments. The trait is synchronous: adapters over a network run it on a blocking
@@ -13,6 +14,7 @@
 
 pub mod device;
 pub mod sim;
+pub mod telemetry;
 
 pub use device::{
     Alarm, CultureDevice, DeviceError, DeviceInfo, DeviceState, DeviceStatus, Program, ProgramRef,

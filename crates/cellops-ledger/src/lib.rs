@@ -19,6 +19,7 @@ pub mod postgres;
 pub mod record;
 pub mod sqlite;
 pub mod store;
+pub mod telemetry;
 pub mod verify;
 
 pub use error::LedgerError;

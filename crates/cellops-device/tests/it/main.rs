@@ -164,3 +164,80 @@ fn the_same_seed_gives_the_same_samples() {
     };
     assert_eq!(run(), run());
 }
+
+mod codec {
+    use super::*;
+    use cellops_device::Sample;
+    use cellops_device::telemetry::{TelemetryCodecError, decode, encode};
+
+    #[test]
+    fn simulated_telemetry_round_trips_in_under_16_bytes_per_sample() {
+        let mut d = device(1);
+        d.start_program(&program("a", DeviceOperation::Expansion, 10.0))
+            .unwrap();
+        d.advance_to(origin() + Duration::minutes(30)).unwrap();
+        let samples = d.read_samples(0, 100_000).unwrap();
+        let bytes = encode(&samples).unwrap();
+        assert_eq!(decode(&bytes).unwrap(), samples);
+        let per_sample = bytes.len() as f64 / samples.len() as f64;
+        assert!(per_sample <= 16.0, "{per_sample} B/sample");
+    }
+
+    #[test]
+    fn odd_values_and_times_round_trip() {
+        let values = [
+            0.0,
+            -0.0,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            1e-300,
+            -7.25,
+            f64::NAN,
+        ];
+        let samples: Vec<Sample> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Sample {
+                seq: 41 + i as u64,
+                at_unix_ms: -5_000 + (i as i64) * 777 * (i as i64),
+                signal: (i % 3) as u16 * 1000,
+                value: *v,
+            })
+            .collect();
+        let back = decode(&encode(&samples).unwrap()).unwrap();
+        assert_eq!(back.len(), samples.len());
+        for (a, b) in back.iter().zip(&samples) {
+            assert_eq!(a.value.to_bits(), b.value.to_bits());
+            assert_eq!(
+                (a.seq, a.at_unix_ms, a.signal),
+                (b.seq, b.at_unix_ms, b.signal)
+            );
+        }
+    }
+
+    #[test]
+    fn gaps_and_damage_are_refused() {
+        let s = |seq| Sample {
+            seq,
+            at_unix_ms: 0,
+            signal: 0,
+            value: 1.0,
+        };
+        assert_eq!(
+            encode(&[s(1), s(3)]).unwrap_err(),
+            TelemetryCodecError::NotConsecutive {
+                previous: 1,
+                found: 3
+            }
+        );
+        assert!(matches!(
+            encode(&[]).unwrap_err(),
+            TelemetryCodecError::BadCount { count: 0 }
+        ));
+        let bytes = encode(&[s(1), s(2)]).unwrap();
+        assert!(decode(&bytes[..bytes.len() - 1]).is_err());
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(decode(&longer).is_err());
+    }
+}
