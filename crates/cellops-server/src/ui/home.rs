@@ -41,9 +41,18 @@ fn providers<B: Backend>() -> [Provider<B>; 2] {
 }
 
 pub async fn page<B: Backend>(State(state): State<AppState<B>>, ui: Ui) -> Response {
-    let sections: Vec<Value> = providers::<B>()
+    let mut found: Vec<Section> = providers::<B>()
         .iter()
         .filter_map(|p| p(&state, &ui))
+        .collect();
+    // Providers that ask an API handler (async).
+    if ui.site.is_some()
+        && let Some(s) = super::training::home_section(&state, &ui).await
+    {
+        found.push(s);
+    }
+    let sections: Vec<Value> = found
+        .into_iter()
         .map(|s| {
             let total = s.items.len();
             json!({

@@ -23,6 +23,7 @@ mod labels;
 mod login;
 mod scan;
 mod trace;
+mod training;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -60,6 +61,7 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         .route("/ui/labels", get(labels::page::<B>))
         .route("/ui/labels/print", post(labels::print::<B>))
         .route("/ui/labels/count", post(labels::count::<B>))
+        .route("/ui/training", get(training::page::<B>))
         .route("/ui/admin/users", get(admin::page::<B>))
         .route("/ui/admin/users/create", post(admin::create::<B>))
         .route("/ui/admin/users/action", post(admin::action::<B>))
@@ -104,7 +106,7 @@ fn templates() -> &'static Environment<'static> {
     ENV.get_or_init(|| {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        let list: [(&str, &str); 11] = [
+        let list: [(&str, &str); 12] = [
             ("base.html", include_str!("templates/base.html")),
             ("login.html", include_str!("templates/login.html")),
             ("password.html", include_str!("templates/password.html")),
@@ -115,6 +117,7 @@ fn templates() -> &'static Environment<'static> {
             ("audit.html", include_str!("templates/audit.html")),
             ("labels.html", include_str!("templates/labels.html")),
             ("users.html", include_str!("templates/users.html")),
+            ("training.html", include_str!("templates/training.html")),
             ("macros.html", include_str!("templates/macros.html")),
         ];
         for (name, source) in list {
@@ -220,6 +223,11 @@ const NAV: &[NavItem] = &[
         href: "/ui/audit",
         key: "nav_audit",
         visible: |_| true,
+    },
+    NavItem {
+        href: "/ui/training",
+        key: "nav_training",
+        visible: |ui| ui.site.is_some(),
     },
     NavItem {
         href: "/ui/admin/users",
@@ -411,6 +419,12 @@ mod tests {
             json!({"admin_sites": ["cpc"], "roles": [], "users": []}),
         );
         rendered("error.html", json!({"message": "m"}));
+        rendered(
+            "training.html",
+            json!({"matrix": {"qualifications": ["q"], "at": "a", "rows": [{"user": "u", "name": "n",
+                   "cells": [{"status": "expiring", "label": "l", "expires": "e"}, {"status": "none", "label": "l", "expires": null}]}]},
+                   "expiring": [{"name": "n", "qualification": "q", "expires": "e", "days_left": 3}]}),
+        );
         let refused = csrf_guard(Lang::En, &HeaderMap::new(), "x").unwrap();
         assert_eq!(refused.status(), StatusCode::FORBIDDEN);
         rendered("login.html", json!({"signed_in": false}));

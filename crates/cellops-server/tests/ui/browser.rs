@@ -177,9 +177,13 @@ impl Browser {
 
     /// Signs in through the login form.
     pub async fn login(&self, user: &str) {
+        self.login_with(user, PASSWORD).await;
+    }
+
+    pub async fn login_with(&self, user: &str, password: &str) {
         self.goto("/ui/login").await;
         self.fill("#user_id", user).await;
-        self.fill("#password", PASSWORD).await;
+        self.fill("#password", password).await;
         self.click("#login-submit").await;
         self.find("#who").await;
     }

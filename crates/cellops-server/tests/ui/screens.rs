@@ -662,3 +662,68 @@ async fn an_administrator_creates_a_user_grants_a_role_and_output_is_escaped() {
     b.find("#who").await;
     assert_eq!(b.path().await, "/ui/home");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_training_matrix_colours_expiry_and_home_lists_what_expires_at_the_chosen_site() {
+    let Served { app, base } = serve().await;
+    // The demo's people and training history at cpc-kyoto (dated in the past, so that
+    // expiry dates vary: the courier's logistics qualification is about to expire).
+    tokio::task::block_in_place(|| {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        cellops_server::provision::seed_demo(&app.state.ledger, &mut rng, false).unwrap();
+        let now = app.state.clock.now();
+        cellops_server::routes::training::seed_demo_training(&app.state.ledger, &mut rng, now)
+            .unwrap();
+        app.state.sync_blocking().unwrap();
+    });
+    let b = Browser::start(&base).await;
+    let password = cellops_server::provision::demo_password("trainer-ono");
+    b.login_with("trainer-ono", &password).await;
+    let home = b.text("main").await;
+    assert!(
+        home.contains("Qualifications expiring") && home.contains("Jun Abe"),
+        "{home}"
+    );
+    b.goto("/ui/training").await;
+    b.find("#training-matrix").await;
+    let statuses = b
+        .js("return Array.from(document.querySelectorAll('#training-matrix td.cell')).map(c => c.dataset.status);", vec![])
+        .await;
+    let statuses: Vec<&str> = statuses
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(
+        statuses.contains(&"qualified") && statuses.contains(&"expiring"),
+        "{statuses:?}"
+    );
+    let amber = b
+        .find("#training-matrix td[data-status='expiring']")
+        .await
+        .css_value("background-color")
+        .await
+        .unwrap();
+    assert!(
+        amber.contains("255, 224, 178"),
+        "expiring is amber: {amber}"
+    );
+    assert!(b.text("#training-expiring").await.contains("Jun Abe"));
+    check_page(&b, "training").await;
+    b.click("#logout").await;
+    b.find("#login-form").await;
+    // An administrator of several sites switches to cpc-kyoto in the header.
+    b.login_with("admin", &cellops_server::provision::demo_password("admin"))
+        .await;
+    b.goto("/ui/training").await;
+    assert!(!b.text("#training-matrix").await.contains("Yumi Suzuki"));
+    b.find("#site-select option[value='cpc-kyoto']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.find("#training-op-suzuki").await;
+    assert!(b.text("#who").await.contains("cpc-kyoto"));
+    assert_eq!(b.path().await, "/ui/training");
+}
