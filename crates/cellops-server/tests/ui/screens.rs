@@ -727,3 +727,63 @@ async fn the_training_matrix_colours_expiry_and_home_lists_what_expires_at_the_c
     assert!(b.text("#who").await.contains("cpc-kyoto"));
     assert_eq!(b.path().await, "/ui/training");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_reconcile_when_every_printed_label_is_applied_or_destroyed() {
+    let Served { app, base } = serve().await;
+    let made = units(&app, 1).await;
+    let code = &made[0].0;
+    let b = Browser::start(&base).await;
+    b.login("op").await;
+    // Printing answers with the PDF (checked here over HTTP; the browser would show it).
+    let cookie = app.login("op").await;
+    let token = cellops_server::ui::csrf::token_for(cookie.split_once('=').unwrap().1);
+    let host = base.trim_start_matches("http://").to_string();
+    let print = format!(
+        "csrf={token}&key=k1&batch=b-7&unit={code}&copies=3&description=CAR-T%20cells&reason="
+    );
+    assert_eq!(
+        form_post(&app, &cookie, &host, "/ui/labels/print", print, None).await,
+        StatusCode::OK
+    );
+    assert_eq!(app.count("label.printed"), 1);
+    b.goto("/ui/labels?batch=b-7").await;
+    assert!(b.text("#labels-status").await.contains("NOT RECONCILED"));
+    // Two applied, one destroyed without a reason: refused, with the reason: reconciled.
+    b.fill("#c-unit", code).await;
+    b.fill("#c-count", "2").await;
+    b.click("#count-form button[type=submit]").await;
+    b.find("#flash-notice").await;
+    b.find("#c-action option[value='destroy']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.fill("#c-unit", code).await;
+    b.fill("#c-count", "1").await;
+    b.click("#count-form button[type=submit]").await;
+    assert!(b.text("#flash-error").await.contains("reason"));
+    b.find("#c-action option[value='destroy']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.fill("#c-unit", code).await;
+    b.fill("#c-count", "1").await;
+    b.fill("#c-reason", "smudged").await;
+    b.click("#count-form button[type=submit]").await;
+    b.find("#flash-notice").await;
+    let status = b.text("#labels-status").await;
+    assert!(
+        status.contains("RECONCILED") && !status.contains("NOT"),
+        "{status}"
+    );
+    let facts = b.text("#labels-reconciliation").await;
+    assert!(
+        facts.contains("3") && facts.contains("2") && facts.contains("1"),
+        "{facts}"
+    );
+    assert_eq!(app.count("label.applied"), 1);
+    assert_eq!(app.count("label.destroyed"), 1);
+    b.screenshot("labels-reconciled").await;
+}
