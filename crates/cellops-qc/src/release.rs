@@ -5,7 +5,7 @@
 
 use crate::readiness::Readiness;
 use cellops_domain::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
 /// Shortest clinical justification accepted, in characters (a reason, not a word).
@@ -27,7 +27,7 @@ pub struct AtRiskRequest {
 }
 
 /// What kind of release QA may sign.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ReleaseKind {
     Released,
@@ -121,7 +121,9 @@ pub enum ReleaseStatus {
     FailedAfterRelease {
         decision_seq: u64,
         failed_tests: Vec<String>,
-        alert_seq: u64,
+        /// The alert recorded for the failure (none yet in the instant between the result
+        /// and its alert record).
+        alert_seq: Option<u64>,
     },
 }
 

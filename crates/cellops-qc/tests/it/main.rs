@@ -489,7 +489,7 @@ fn release_at_risk_needs_only_may_follow_tests_pending_and_the_physicians_acknow
         !ReleaseStatus::FailedAfterRelease {
             decision_seq: 1,
             failed_tests: vec!["sterility".into()],
-            alert_seq: 2
+            alert_seq: Some(2)
         }
         .permits_use()
     );

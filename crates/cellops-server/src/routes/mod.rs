@@ -2,6 +2,7 @@ pub mod auth;
 pub mod custody;
 pub mod labels;
 pub mod ledger;
+pub mod qc;
 pub mod training;
 pub mod users;
 
@@ -15,21 +16,25 @@ use cellops_ledger::Backend;
 
 /// Event types of the feature modules (the core, custody and label types are added in
 /// [`crate::event_catalog`]). A module adds its list here.
-pub const FEATURE_EVENT_TYPES: &[&[EventType]] = &[training::EVENT_TYPES];
+pub const FEATURE_EVENT_TYPES: &[&[EventType]] = &[training::EVENT_TYPES, qc::EVENT_TYPES];
 
 /// The documented endpoints of the feature modules (see [`crate::openapi`]).
-pub const FEATURE_ROUTE_DOCS: &[&[crate::openapi::RouteDoc]] = &[training::ROUTES];
+pub const FEATURE_ROUTE_DOCS: &[&[crate::openapi::RouteDoc]] = &[training::ROUTES, qc::ROUTES];
 
 /// The read models of the feature modules. A module registers its projection here.
 pub fn projections(config: &ServerConfig) -> Projections {
-    Projections::default().with(training::TrainingModel::new(
-        config.qualification_matrix.clone(),
-    ))
+    Projections::default()
+        .with(training::TrainingModel::new(
+            config.qualification_matrix.clone(),
+        ))
+        .with(qc::projection())
 }
 
 /// The routes of the feature modules. A module merges its router here.
 pub fn feature_routes<B: Backend>() -> Router<AppState<B>> {
-    Router::new().merge(training::router::<B>())
+    Router::new()
+        .merge(training::router::<B>())
+        .merge(qc::router::<B>())
 }
 
 /// Parses a site id from request input; the error names `field`.

@@ -3,5 +3,6 @@
 
 mod api;
 mod custody;
+mod qc;
 mod support;
 mod training;
