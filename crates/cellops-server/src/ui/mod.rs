@@ -21,6 +21,7 @@ mod home;
 pub mod i18n;
 mod labels;
 mod login;
+mod recall;
 mod scan;
 mod trace;
 mod training;
@@ -61,6 +62,7 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         .route("/ui/labels", get(labels::page::<B>))
         .route("/ui/labels/print", post(labels::print::<B>))
         .route("/ui/labels/count", post(labels::count::<B>))
+        .route("/ui/recall", get(recall::page::<B>))
         .route("/ui/training", get(training::page::<B>))
         .route("/ui/admin/users", get(admin::page::<B>))
         .route("/ui/admin/users/create", post(admin::create::<B>))
@@ -106,7 +108,7 @@ fn templates() -> &'static Environment<'static> {
     ENV.get_or_init(|| {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        let list: [(&str, &str); 12] = [
+        let list: [(&str, &str); 13] = [
             ("base.html", include_str!("templates/base.html")),
             ("login.html", include_str!("templates/login.html")),
             ("password.html", include_str!("templates/password.html")),
@@ -118,6 +120,7 @@ fn templates() -> &'static Environment<'static> {
             ("labels.html", include_str!("templates/labels.html")),
             ("users.html", include_str!("templates/users.html")),
             ("training.html", include_str!("templates/training.html")),
+            ("recall.html", include_str!("templates/recall.html")),
             ("macros.html", include_str!("templates/macros.html")),
         ];
         for (name, source) in list {
@@ -223,6 +226,11 @@ const NAV: &[NavItem] = &[
         href: "/ui/audit",
         key: "nav_audit",
         visible: |_| true,
+    },
+    NavItem {
+        href: "/ui/recall",
+        key: "nav_recall",
+        visible: |ui| ui.has_any(&recall::RECALL_ROLES),
     },
     NavItem {
         href: "/ui/training",
@@ -419,6 +427,12 @@ mod tests {
             json!({"admin_sites": ["cpc"], "roles": [], "users": []}),
         );
         rendered("error.html", json!({"message": "m"}));
+        rendered(
+            "recall.html",
+            json!({"unit": "", "reagent_lot": "l", "recall": {"units": ["a", "b"], "in_circulation": ["a"],
+                   "patients": [], "infusions": [{"at": "t", "patient": "p", "order": "o", "unit": "a"}],
+                   "units_count": "2", "in_circulation_count": "1", "patients_count": "0", "alarm": true}}),
+        );
         rendered(
             "training.html",
             json!({"matrix": {"qualifications": ["q"], "at": "a", "rows": [{"user": "u", "name": "n",

@@ -14,6 +14,8 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const DRIVER_CONNECT_TRIES_MAX: u32 = 300;
 /// How long a WebDriver wait for an element may take before the test fails.
 const ELEMENT_WAIT: Duration = Duration::from_secs(30);
+/// Polls (every 50 ms) for a new page after a click that navigates.
+const PAGE_LOAD_POLLS_MAX: u32 = 600;
 pub const KEY_ENTER: &str = "\u{e007}";
 pub const KEY_TAB: &str = "\u{e004}";
 
@@ -165,6 +167,28 @@ impl Browser {
     /// Clicks and waits for the next page to load.
     pub async fn click(&self, css: &str) {
         self.find(css).await.click().await.unwrap();
+    }
+
+    /// Clicks something that loads another page and waits until that page has loaded (so
+    /// that no element of the old page is read by mistake).
+    pub async fn click_nav(&self, css: &str) {
+        self.js("window.__cellopsOldPage = true;", vec![]).await;
+        self.click(css).await;
+        let mut tries = 0;
+        loop {
+            let done = self
+                .js(
+                    "return window.__cellopsOldPage === undefined && document.readyState === 'complete';",
+                    vec![],
+                )
+                .await;
+            if done == Value::Bool(true) {
+                return;
+            }
+            tries += 1;
+            assert!(tries < PAGE_LOAD_POLLS_MAX, "{css} did not load a new page");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn js(&self, script: &str, args: Vec<Value>) -> Value {

@@ -258,7 +258,7 @@ async fn the_unit_trace_shows_genealogy_custody_path_and_timeline() {
     assert!(b.text("#trace-path").await.contains("bsc-2"));
     // Follow the genealogy to the parent: both children, the path from receiving to the
     // cabinet, and a timeline with the registration and the derivation.
-    b.click("#trace-ancestors a").await;
+    b.click_nav("#trace-ancestors a").await;
     b.find("#trace-descendants").await;
     let descendants = b.text("#trace-descendants").await;
     assert!(
@@ -643,7 +643,7 @@ async fn an_administrator_creates_a_user_grants_a_role_and_output_is_escaped() {
         .click()
         .await
         .unwrap();
-    b.click("#grant-form button[type=submit]").await;
+    b.click_nav("#grant-form button[type=submit]").await;
     b.find("#flash-notice").await;
     assert!(b.text("#user-kenji").await.contains("Trainer"));
     assert!(app.count("role.granted") >= 2);
@@ -786,4 +786,57 @@ async fn labels_reconcile_when_every_printed_label_is_applied_or_destroyed() {
     assert_eq!(app.count("label.applied"), 1);
     assert_eq!(app.count("label.destroyed"), 1);
     b.screenshot("labels-reconciled").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recall_by_reagent_lot_lists_every_unit_made_with_it_and_what_is_still_in_use() {
+    let Served { app, base } = serve().await;
+    let made = units(&app, 2).await;
+    let (parent, din) = &made[0];
+    let op = app.login("op").await;
+    let children: Vec<String> = ["Aa", "Ab"]
+        .iter()
+        .map(|d| format!("{din}-S12341{d}"))
+        .collect();
+    let r = app
+        .post(
+            "/api/units/derive",
+            json!({"operation": "aliquot", "parents": [parent],
+                   "children": children.iter().map(|c| json!({"code": c, "expires_at": "2025-12-30T00:00:00.000000Z"})).collect::<Vec<_>>(),
+                   "reagent_lots": ["LOT-7"], "site": "cpc", "location": "bsc-2"}),
+            &op,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let b = Browser::start(&base).await;
+    // An operator has no recall menu; QA has.
+    b.login("op").await;
+    assert!(!b.text("nav").await.contains("Recall"));
+    b.click("#logout").await;
+    b.find("#login-form").await;
+    b.login("qa").await;
+    b.click("nav a[href='/ui/recall']").await;
+    b.fill("#reagent_lot", "LOT-7").await;
+    b.click_nav("#recall-lot-form button[type=submit]").await;
+    let units = b.text("#recall-units").await;
+    assert!(
+        children.iter().all(|c| units.contains(c.as_str())),
+        "{units}"
+    );
+    assert!(!units.contains(made[1].0.as_str()), "{units}");
+    assert!(
+        b.text("#recall-summary")
+            .await
+            .contains("Still in circulation: 2")
+    );
+    // From a unit: its aliquots.
+    b.fill("#unit", parent).await;
+    b.click_nav("#recall-unit-form button[type=submit]").await;
+    b.find("#recall-summary").await;
+    let units = b.text("#recall-units").await;
+    assert!(
+        children.iter().all(|c| units.contains(c.as_str())),
+        "{units}"
+    );
+    check_page(&b, "recall").await;
 }
