@@ -327,6 +327,18 @@ fn spec_of<B: Backend>(state: &AppState<B>, b: &QcBatch) -> ApiResult<Specificat
     })
 }
 
+/// Refuses (403, recorded by the training module) unless the caller holds, now, the
+/// qualification the site's matrix names for `action` (`qc.result.<method>`, `release.sign`).
+async fn require_qualified<B: Backend>(
+    state: &AppState<B>,
+    caller: &Caller,
+    site: &SiteId,
+    action: &str,
+) -> ApiResult<()> {
+    let user = UserId::parse(&caller.user.id).map_err(ApiError::internal)?;
+    super::training::require_qualified(state, &user, site, action, state.clock.now()).await
+}
+
 fn text(field: &str, value: &str) -> ApiResult<String> {
     let chars = value.trim().chars().count();
     if chars == 0 || chars > TEXT_CHARS_MAX {
@@ -628,6 +640,13 @@ pub async fn enter_result<B: Backend>(
         ));
     }
     let instrument = text("instrument", &body.instrument)?;
+    require_qualified(
+        &state,
+        &caller,
+        &site,
+        &format!("qc.result.{}", test.method),
+    )
+    .await?;
     if let Some(sample) = &body.sample
         && !b
             .samples
@@ -827,6 +846,13 @@ pub async fn correct_result<B: Backend>(
     }
     let spec = spec_of(&state, &b)?;
     let test = spec.test(&original.test)?;
+    require_qualified(
+        &state,
+        &caller,
+        &site,
+        &format!("qc.result.{}", test.method),
+    )
+    .await?;
     let (value, verdict) = evaluate(test, &entered(body.value, body.unit, body.outcome)?)?;
     let instrument = match body.instrument {
         Some(i) => text("instrument", &i)?,
@@ -1001,6 +1027,7 @@ pub async fn request_at_risk<B: Backend>(
 ) -> ApiResult<Json<Value>> {
     let (b, site) = qc_batch(&state, &caller, &batch).await?;
     caller.require(&[Role::QaReleaser], &site)?;
+    require_qualified(&state, &caller, &site, "release.sign").await?;
     check_justification(&body.clinical_justification)
         .map_err(|m| ApiError::bad_request("clinical_justification", m))?;
     if physician_site(&state, &body.physician).is_none() {
@@ -1171,6 +1198,7 @@ pub async fn release<B: Backend>(
 ) -> ApiResult<Response> {
     let (b, site) = qc_batch(&state, &caller, &batch).await?;
     caller.require(&[Role::QaReleaser], &site)?;
+    require_qualified(&state, &caller, &site, "release.sign").await?;
     if let Some(d) = b.signed_decision() {
         return Err(ApiError::conflict(format!(
             "batch {batch} is already released (decision {})",

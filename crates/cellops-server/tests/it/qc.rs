@@ -60,13 +60,15 @@ impl Qc {
         type Seed<'a> = (&'a str, &'a str, &'a [(Role, &'a str)]);
         let users: &[Seed] = &[
             ("op", "Hiroshi Tanaka", &[(Role::Operator, "cpc")]),
-            ("ana", "Yumi Sato", &[(Role::QcAnalyst, "cpc")]),
+            ("qc-sato", "Yumi Sato", &[(Role::QcAnalyst, "cpc")]),
+            ("ana", "Aya Kimura", &[(Role::QcAnalyst, "cpc")]),
             (
-                "qa",
+                "qa-ito",
                 "Mariko Ito",
                 &[(Role::QaReviewer, "cpc"), (Role::QaReleaser, "cpc")],
             ),
-            ("doc", "Kenji Mori", &[(Role::Physician, "hosp")]),
+            ("qa-new", "Ren Aoki", &[(Role::QaReleaser, "cpc")]),
+            ("dr-yamada", "Kenji Mori", &[(Role::Physician, "hosp")]),
         ];
         for (id, name, roles) in users {
             let roles: Vec<(Role, SiteId)> = roles
@@ -82,6 +84,10 @@ impl Qc {
             };
             add_user(&state.ledger, &mut rng, "test", &user, false).unwrap();
         }
+        // The demo's training history qualifies qc-sato (QC methods), qa-ito (QA release)
+        // and dr-yamada; "ana" and "qa-new" hold the roles but not the qualifications.
+        let now = state.clock.now();
+        cellops_server::routes::training::seed_demo_training(&state.ledger, &mut rng, now).unwrap();
         state.sync_blocking().unwrap();
         Qc { state, _dir: dir }
     }
@@ -213,7 +219,7 @@ async fn registered_batch(app: &Qc, batch: &str) -> (String, String) {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let ana = app.login("ana").await;
+    let ana = app.login("qc-sato").await;
     let r = app
         .post(
             &format!("/api/batches/{batch}/qc"),
@@ -283,7 +289,7 @@ fn passing(test: &TestSpec) -> Value {
 
 /// Enters a passing result for every test except `skip`.
 async fn pass_all(app: &Qc, batch: &str, skip: &[&str]) {
-    let ana = app.login("ana").await;
+    let ana = app.login("qc-sato").await;
     for t in spec()
         .tests()
         .iter()
@@ -331,7 +337,7 @@ async fn results_pass_or_fail_with_units_an_oos_opens_an_investigation_and_corre
  {
     let app = Qc::new();
     let (unit, din) = registered_batch(&app, "b-001").await;
-    let ana = app.login("ana").await;
+    let ana = app.login("qc-sato").await;
 
     // The sample plan comes from the recipe: samples at recipe steps, in recipe order.
     let r = app.get("/api/batches/b-001/sample-plan", &ana).await;
@@ -385,7 +391,7 @@ async fn results_pass_or_fail_with_units_an_oos_opens_an_investigation_and_corre
             "flow-viability",
         ),
         (
-            json!({"test": "sterility", "value": 1.0, "unit": "%", "method": "sterility-14d", "instrument": "bact-1"}),
+            json!({"test": "sterility", "value": 1.0, "unit": "%", "method": "sterility", "instrument": "bact-1"}),
             "outcome",
             "not a number",
         ),
@@ -407,6 +413,18 @@ async fn results_pass_or_fail_with_units_an_oos_opens_an_investigation_and_corre
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 
+    // A QC analyst without the qualification for the method is refused, and it is recorded.
+    let untrained = app.login("ana").await;
+    let r = app
+        .post(
+            "/api/batches/b-001/results",
+            with(json!({"value": 82.0, "unit": "%"})),
+            &untrained,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    assert_eq!(r.body["error"]["code"], "not_qualified", "{:?}", r.body);
+    assert!(r.message().contains("qc-analytical"), "{}", r.message());
     // Pass.
     let r = app
         .post(
@@ -495,7 +513,7 @@ async fn results_pass_or_fail_with_units_an_oos_opens_an_investigation_and_corre
     let conclusion = json!({"conclusion": "invalidated", "summary": "transcription error, corrected with reason"});
     let r = app.post(&path, conclusion.clone(), &ana).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let qa = app.login("qa").await;
+    let qa = app.login("qa-ito").await;
     let r = app.post(&path, conclusion.clone(), &qa).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let r = app.post(&path, conclusion, &qa).await;
@@ -517,7 +535,7 @@ async fn release_is_blocked_with_reasons_until_everything_is_in_then_signed_rele
  {
     let app = Qc::new();
     let (unit, _) = registered_batch(&app, "b-002").await;
-    let qa = app.login("qa").await;
+    let qa = app.login("qa-ito").await;
 
     let r = app.get("/api/batches/b-002/release-readiness", &qa).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -532,7 +550,7 @@ async fn release_is_blocked_with_reasons_until_everything_is_in_then_signed_rele
     let r = app
         .post(
             "/api/batches/b-002/release",
-            json!({"password": PASSWORD, "user_id": "qa"}),
+            json!({"password": PASSWORD, "user_id": "qa-ito"}),
             &qa,
         )
         .await;
@@ -601,12 +619,23 @@ async fn release_is_blocked_with_reasons_until_everything_is_in_then_signed_rele
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // A QA releaser without the qa-release qualification is refused.
+    let new_qa = app.login("qa-new").await;
+    let r = app
+        .post(
+            "/api/batches/b-002/release",
+            json!({"password": PASSWORD, "user_id": "qa-new"}),
+            &new_qa,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    assert_eq!(r.body["error"]["code"], "not_qualified", "{:?}", r.body);
     // Release is an e-signature: the policy must be acknowledged, the password must match.
     app.post("/api/auth/esig-policy", json!({}), &qa).await;
     let r = app
         .post(
             "/api/batches/b-002/release",
-            json!({"password": "wrong password!", "user_id": "qa"}),
+            json!({"password": "wrong password!", "user_id": "qa-ito"}),
             &qa,
         )
         .await;
@@ -616,7 +645,7 @@ async fn release_is_blocked_with_reasons_until_everything_is_in_then_signed_rele
     let r = app
         .post(
             "/api/batches/b-002/release",
-            json!({"password": PASSWORD, "user_id": "qa"}),
+            json!({"password": PASSWORD, "user_id": "qa-ito"}),
             &qa,
         )
         .await;
@@ -647,7 +676,7 @@ async fn release_is_blocked_with_reasons_until_everything_is_in_then_signed_rele
         "prime-car-t@1",
         &unit,
         "Status: Released",
-        "Mariko Ito (qa)",
+        "Mariko Ito (qa-ito)",
         "meaning: Released",
     ] {
         assert!(text.contains(needle), "{needle:?} missing in:\n{text}");
@@ -672,7 +701,7 @@ async fn release_at_risk_needs_the_physician_and_a_later_failing_sterility_raise
     pass_all(&app, "b-003", &["sterility"]).await;
     reconciled_labels(&app, "b-003", &unit).await;
     app.batch_record("b-003", true).await;
-    let qa = app.login("qa").await;
+    let qa = app.login("qa-ito").await;
     app.post("/api/auth/esig-policy", json!({}), &qa).await;
 
     let r = app.get("/api/batches/b-003/release-readiness", &qa).await;
@@ -682,7 +711,7 @@ async fn release_at_risk_needs_the_physician_and_a_later_failing_sterility_raise
     let r = app
         .post(
             "/api/batches/b-003/release",
-            json!({"password": PASSWORD, "user_id": "qa"}),
+            json!({"password": PASSWORD, "user_id": "qa-ito"}),
             &qa,
         )
         .await;
@@ -690,7 +719,7 @@ async fn release_at_risk_needs_the_physician_and_a_later_failing_sterility_raise
     assert!(r.message().contains("at risk"), "{}", r.message());
 
     let request = |tests: Value| {
-        json!({"pending_tests": tests, "physician": "doc",
+        json!({"pending_tests": tests, "physician": "dr-yamada",
                "clinical_justification": "progressive disease after two lines; no alternative therapy available"})
     };
     let r = app
@@ -718,7 +747,8 @@ async fn release_at_risk_needs_the_physician_and_a_later_failing_sterility_raise
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let request_seq = r.body["request"].as_u64().unwrap();
 
-    let release = json!({"password": PASSWORD, "user_id": "qa", "at_risk_request": request_seq});
+    let release =
+        json!({"password": PASSWORD, "user_id": "qa-ito", "at_risk_request": request_seq});
     let r = app
         .post("/api/batches/b-003/release", release.clone(), &qa)
         .await;
@@ -726,11 +756,11 @@ async fn release_at_risk_needs_the_physician_and_a_later_failing_sterility_raise
     assert!(r.message().contains("not acknowledged"), "{}", r.message());
 
     // The treating physician acknowledges with an e-signature at the hospital.
-    let doc = app.login("doc").await;
+    let doc = app.login("dr-yamada").await;
     app.post("/api/auth/esig-policy", json!({}), &doc).await;
     let ack = format!("/api/batches/b-003/release-at-risk/{request_seq}/acknowledgement");
     let r = app
-        .post(&ack, json!({"site": "hosp", "statement": "I accept the risk of infusing before the sterility result.", "password": PASSWORD, "user_id": "doc"}), &doc)
+        .post(&ack, json!({"site": "hosp", "statement": "I accept the risk of infusing before the sterility result.", "password": PASSWORD, "user_id": "dr-yamada"}), &doc)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["signature"]["signature"]["meaning"], "Reviewed");
@@ -744,11 +774,11 @@ async fn release_at_risk_needs_the_physician_and_a_later_failing_sterility_raise
     );
 
     // Day 14: sterility shows growth. The batch fails after release: alert and notifications.
-    let ana = app.login("ana").await;
+    let ana = app.login("qc-sato").await;
     let r = app
         .post(
             "/api/batches/b-003/results",
-            json!({"test": "sterility", "outcome": "growth", "method": "sterility-14d", "instrument": "bact-alert-3"}),
+            json!({"test": "sterility", "outcome": "growth", "method": "sterility", "instrument": "bact-alert-3"}),
             &ana,
         )
         .await;
@@ -770,7 +800,7 @@ async fn release_at_risk_needs_the_physician_and_a_later_failing_sterility_raise
     let r = app.get("/api/qc/alerts", &doc).await;
     let notes = r.body["notifications"].as_array().unwrap();
     assert_eq!(notes.len(), 1, "{:?}", r.body);
-    assert_eq!(notes[0]["notification"]["to"], "doc");
+    assert_eq!(notes[0]["notification"]["to"], "dr-yamada");
     assert_eq!(notes[0]["notification"]["role"], "treating_physician");
     assert!(
         notes[0]["notification"]["message"]
@@ -792,7 +822,7 @@ async fn release_at_risk_needs_the_physician_and_a_later_failing_sterility_raise
         "FAILED AFTER RELEASE",
         "Pending at release: sterility",
         "no alternative therapy",
-        "Kenji Mori (doc)",
+        "Kenji Mori (dr-yamada)",
         "growth - FAIL",
     ] {
         assert!(text.contains(needle), "{needle:?} missing in:\n{text}");
