@@ -953,10 +953,10 @@ fn label_facts<B: Backend>(state: &AppState<B>, batch: &str) -> LabelFacts {
     }
 }
 
-/// Temperature excursions affecting the batch's units. Connect point for the cold chain:
-/// until its read model is registered here, QC knows of no excursion.
-fn excursion_facts<B: Backend>(_state: &AppState<B>, _b: &QcBatch) -> Vec<ExcursionFact> {
-    Vec::new()
+/// Temperature excursions of the batch's product units (the cold chain's records, folded by
+/// [`QcModel`]).
+fn excursion_facts<B: Backend>(state: &AppState<B>, b: &QcBatch) -> Vec<ExcursionFact> {
+    state.read_model(|m: &mut QcModel| m.excursion_facts(&b.batch))
 }
 
 /// Release readiness of a batch from every input (pure `cellops_qc::release_readiness`).

@@ -39,8 +39,12 @@ impl Qc {
         let clock = Arc::new(SimClock::new(
             Timestamp::from_unix_us(1_764_000_000_000_000).unwrap(),
         ));
+        // The batch module's and the cold chain's records, which other modules write in
+        // production.
         let catalog = BATCH_TYPES
             .iter()
+            .copied()
+            .chain(cellops_cold::COLD_EVENT_TYPES.iter().map(|t| t.name))
             .fold(event_catalog(), |c, t| c.with(t, 1));
         let ledger =
             Ledger::<Sqlite>::open(&url, clock.clone(), LedgerConfig::new(catalog)).unwrap();
@@ -827,4 +831,87 @@ async fn release_at_risk_needs_the_physician_and_a_later_failing_sterility_raise
     ] {
         assert!(text.contains(needle), "{needle:?} missing in:\n{text}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_temperature_excursion_blocks_release_until_qa_signs_its_assessment() {
+    use cellops_cold::{
+        AssessmentDecision, ColdEvent, ExcursionEpisode, ExcursionId, ExcursionKind,
+        ExcursionSource, StorageId,
+    };
+    let app = Qc::new();
+    let (unit, _) = registered_batch(&app, "b-004").await;
+    pass_all(&app, "b-004", &[]).await;
+    reconciled_labels(&app, "b-004", &unit).await;
+    app.batch_record("b-004", true).await;
+    let qa = app.login("qa-ito").await;
+    let r = app.get("/api/batches/b-004/release-readiness", &qa).await;
+    assert_eq!(r.body["releasable"], true, "{:?}", r.body);
+
+    // The storage tank warmed above its alarm limit with the bag inside.
+    let start = Timestamp::from_unix_us(1_764_000_000_000_000).unwrap();
+    let opened = ColdEvent::ExcursionOpened {
+        source: ExcursionSource::Storage(StorageId::parse("ln2-tank-1").unwrap()),
+        episode: ExcursionEpisode {
+            excursion: ExcursionId::parse("exc-1").unwrap(),
+            kind: ExcursionKind::Temperature,
+            start,
+            end: start.plus_us(12 * 60 * 1_000_000),
+            temperature_c_max: Some(-140.0),
+            reject_limit_exceeded: false,
+        },
+        units: vec![cellops_custody::UnitCode::parse(&unit).unwrap()],
+    };
+    let record = |e: &ColdEvent| {
+        NewRecord::new(
+            "storage/ln2-tank-1",
+            e.type_name(),
+            1,
+            e.to_json_value(),
+            "qa-ito",
+            "cpc",
+        )
+    };
+    app.state.append(vec![record(&opened)], None).await.unwrap();
+    let r = app.get("/api/batches/b-004/release-readiness", &qa).await;
+    assert_eq!(
+        blocker_codes(&r),
+        vec!["excursion_not_assessed"],
+        "{:?}",
+        r.body
+    );
+    assert!(
+        r.body["blockers"][0]["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("-140")
+    );
+
+    // QA's assessment counts only once it is e-signed.
+    let assessed = ColdEvent::ExcursionAssessed {
+        excursion: ExcursionId::parse("exc-1").unwrap(),
+        decision: AssessmentDecision::Accept,
+        justification: "12 min at -140 C stays within the product's stability data".into(),
+        by: cellops_domain::UserId::parse("qa-ito").unwrap(),
+        at: start.plus_us(3_600_000_000),
+    };
+    let out = app
+        .state
+        .append(vec![record(&assessed)], None)
+        .await
+        .unwrap();
+    let r = app.get("/api/batches/b-004/release-readiness", &qa).await;
+    assert_eq!(blocker_codes(&r), vec!["excursion_not_assessed"]);
+    app.post("/api/auth/esig-policy", json!({}), &qa).await;
+    let r = app
+        .post(
+            "/api/signatures",
+            json!({"seq": out.records[0].seq, "meaning": "Approved", "password": PASSWORD, "user_id": "qa-ito"}),
+            &qa,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app.get("/api/batches/b-004/release-readiness", &qa).await;
+    assert_eq!(r.body["releasable"], true, "{:?}", r.body);
+    assert_eq!(r.body["exceptions"][0]["code"], "excursion_assessed");
 }

@@ -6,13 +6,15 @@
 
 use crate::accounts::SignedPayload;
 use crate::projection::Projection;
+use cellops_cold::{AssessmentDecision, ColdEvent, ColdState};
 use cellops_domain::Timestamp;
 use cellops_ledger::Record;
 use cellops_process::engine::{self, BatchEvent, BatchState};
 use cellops_qc::results::investigation_id;
 use cellops_qc::{
-    AtRiskRequest, BatchResults, Investigation, InvestigationState, MeasuredValue, ProcessFacts,
-    ReleaseKind, ReleaseStatus, ResultRecord, SpecCatalog, Verdict,
+    AtRiskRequest, BatchResults, ExcursionAssessment, ExcursionFact, Investigation,
+    InvestigationState, MeasuredValue, ProcessFacts, ReleaseKind, ReleaseStatus, ResultRecord,
+    SpecCatalog, Verdict,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -241,6 +243,8 @@ pub struct QcModel {
     /// Batch engine state per ledger stream, and the stream of each batch id.
     process: BTreeMap<String, BatchState>,
     process_stream: BTreeMap<String, String>,
+    /// The cold chain's state (excursions and their signed assessments).
+    cold: ColdState,
 }
 
 /// Whether a record is one of the batch engine's (its payload is a `BatchEvent`). The batch
@@ -260,6 +264,7 @@ impl QcModel {
             unit_batch: BTreeMap::new(),
             process: BTreeMap::new(),
             process_stream: BTreeMap::new(),
+            cold: ColdState::default(),
         }
     }
 
@@ -306,6 +311,37 @@ impl QcModel {
             None => ProcessFacts::NotRecorded,
             Some(state) => ProcessFacts::Recorded(engine::release_blockers(state)),
         }
+    }
+
+    /// Temperature excursions the batch's product units went through, with QA's signed
+    /// assessment (an assessment counts once e-signed, as in the cold chain).
+    pub fn excursion_facts(&self, batch: &str) -> Vec<ExcursionFact> {
+        let Some(b) = self.batches.get(batch) else {
+            return Vec::new();
+        };
+        let mut facts = Vec::new();
+        for unit in &b.units {
+            let Ok(code) = cellops_custody::UnitCode::parse(unit) else {
+                continue;
+            };
+            for (id, e) in self.cold.excursions_of(&code) {
+                let summary = match e.episode.temperature_c_max {
+                    Some(t) => format!("up to {t} °C for {:.0} min", e.episode.duration_minutes()),
+                    None => format!("no data for {:.0} min", e.episode.duration_minutes()),
+                };
+                facts.push(ExcursionFact {
+                    id: id.as_str().to_string(),
+                    unit: unit.clone(),
+                    summary,
+                    assessment: match e.signed_decision() {
+                        None => ExcursionAssessment::NotAssessed,
+                        Some(AssessmentDecision::Accept) => ExcursionAssessment::Acceptable,
+                        Some(AssessmentDecision::Reject) => ExcursionAssessment::Unacceptable,
+                    },
+                });
+            }
+        }
+        facts
     }
 
     /// Is batch `batch` released (or released at risk) now? Pure query on the read model.
@@ -564,6 +600,13 @@ impl QcModel {
             signed_at: sig.signed_at,
             meaning: sig.meaning.clone(),
         };
+        if sig.meaning == "Approved"
+            && let Ok(signer) = cellops_domain::UserId::parse(&sig.signer)
+        {
+            // An excursion assessment takes effect once QA e-signs it (cold chain rule).
+            self.cold
+                .sign_assessment(p.signs_seq, signer, sig.signed_at);
+        }
         match self.signable.get(&p.signs_seq).cloned() {
             Some(Signable::Decision { batch, hash })
                 if hash == p.signs_hash && sig.meaning == "Released" =>
@@ -620,6 +663,13 @@ impl Projection for QcModel {
             }
         } else if is_batch_engine_event(&record.event_type) {
             self.apply_batch_engine(record);
+        } else if ColdEvent::is_cold_type(&record.event_type) {
+            match ColdEvent::from_json(&record.payload) {
+                Ok(event) => self.cold.apply(&event, record.seq),
+                Err(e) => {
+                    tracing::error!(seq = record.seq, error = %e, "unreadable cold-chain record")
+                }
+            }
         }
     }
 }
