@@ -22,6 +22,7 @@ pub mod i18n;
 mod labels;
 mod login;
 mod recall;
+mod release;
 mod scan;
 mod trace;
 mod training;
@@ -63,6 +64,8 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         .route("/ui/labels/print", post(labels::print::<B>))
         .route("/ui/labels/count", post(labels::count::<B>))
         .route("/ui/recall", get(recall::page::<B>))
+        .route("/ui/release", get(release::page::<B>))
+        .route("/ui/release/sign", post(release::sign::<B>))
         .route("/ui/training", get(training::page::<B>))
         .route("/ui/admin/users", get(admin::page::<B>))
         .route("/ui/admin/users/create", post(admin::create::<B>))
@@ -108,7 +111,7 @@ fn templates() -> &'static Environment<'static> {
     ENV.get_or_init(|| {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        let list: [(&str, &str); 13] = [
+        let list: [(&str, &str); 14] = [
             ("base.html", include_str!("templates/base.html")),
             ("login.html", include_str!("templates/login.html")),
             ("password.html", include_str!("templates/password.html")),
@@ -121,6 +124,7 @@ fn templates() -> &'static Environment<'static> {
             ("users.html", include_str!("templates/users.html")),
             ("training.html", include_str!("templates/training.html")),
             ("recall.html", include_str!("templates/recall.html")),
+            ("release.html", include_str!("templates/release.html")),
             ("macros.html", include_str!("templates/macros.html")),
         ];
         for (name, source) in list {
@@ -151,8 +155,9 @@ pub struct Ui {
     /// The site the user works at now, `None` for a user without roles.
     pub site: Option<SiteId>,
     pub csrf: String,
-    /// This page's path and query (where the language and site switches return to).
-    pub back: String,
+    /// This page's path and query when it was fetched with GET (where the language and
+    /// site switches return to).
+    pub back: Option<String>,
 }
 
 impl<B: Backend> FromRequestParts<AppState<B>> for Ui {
@@ -179,11 +184,13 @@ impl<B: Backend> FromRequestParts<AppState<B>> for Ui {
         let csrf = csrf::secret(&parts.headers)
             .map(|s| csrf::token_for(&s))
             .unwrap_or_default();
-        let back = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| "/ui/home".to_string());
+        // Only a page that was fetched with GET can be returned to; after a form post the
+        // page returns to its screen (see `context`).
+        let back = if parts.method == axum::http::Method::GET {
+            parts.uri.path_and_query().map(|p| p.as_str().to_string())
+        } else {
+            None
+        };
         Ok(Ui {
             caller,
             lang,
@@ -226,6 +233,18 @@ const NAV: &[NavItem] = &[
         href: "/ui/audit",
         key: "nav_audit",
         visible: |_| true,
+    },
+    NavItem {
+        href: "/ui/release",
+        key: "nav_release",
+        visible: |ui| {
+            ui.has_any(&[
+                Role::QaReviewer,
+                Role::QaReleaser,
+                Role::QcAnalyst,
+                Role::Auditor,
+            ])
+        },
     },
     NavItem {
         href: "/ui/recall",
@@ -288,7 +307,7 @@ impl Ui {
             "sites": self.caller.user.sites().iter().map(|s| s.to_string()).collect::<Vec<_>>(),
             "site": self.site_text(),
             "csrf": self.csrf,
-            "back": self.back,
+            "back": self.back.as_deref().unwrap_or(if active.is_empty() { "/ui/home" } else { active }),
             "nav": nav,
             "signed_in": true,
         })
@@ -427,6 +446,13 @@ mod tests {
             json!({"admin_sites": ["cpc"], "roles": [], "users": []}),
         );
         rendered("error.html", json!({"message": "m"}));
+        rendered(
+            "release.html",
+            json!({"batch": "b", "key": "k", "may_release": true, "esig_acknowledged": false,
+                   "readiness": {"releasable": false, "spec": "s", "blocker_count": "1",
+                   "status": {"status": "not_released", "text": "t", "permits_use": false},
+                   "blockers": [{"kind": "k", "subject": "s", "explanation": null, "at_risk_allowed": true}]}}),
+        );
         rendered(
             "recall.html",
             json!({"unit": "", "reagent_lot": "l", "recall": {"units": ["a", "b"], "in_circulation": ["a"],

@@ -154,6 +154,16 @@ impl Browser {
         }
     }
 
+    /// Whether the element is on the page now (no waiting).
+    pub async fn exists_now(&self, css: &str) -> bool {
+        !self
+            .client
+            .find_all(Locator::Css(css))
+            .await
+            .unwrap()
+            .is_empty()
+    }
+
     pub async fn text(&self, css: &str) -> String {
         self.find(css).await.text().await.unwrap()
     }

@@ -840,3 +840,79 @@ async fn a_recall_by_reagent_lot_lists_every_unit_made_with_it_and_what_is_still
     );
     check_page(&b, "recall").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_release_page_lists_what_is_missing_and_release_is_refused_until_nothing_is() {
+    let Served { app, base } = serve().await;
+    tokio::task::block_in_place(|| {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(21);
+        let roles = [(
+            cellops_domain::Role::QcAnalyst,
+            cellops_domain::SiteId::parse("cpc").unwrap(),
+        )];
+        let user = cellops_server::provision::NewUser {
+            user_id: "ana",
+            full_name: "Yumi Sato",
+            password: PASSWORD,
+            roles: &roles,
+            must_change_password: false,
+        };
+        cellops_server::provision::add_user(&app.state.ledger, &mut rng, "test", &user, false)
+            .unwrap();
+        app.state.sync_blocking().unwrap();
+    });
+    let made = units(&app, 1).await;
+    let ana = app.login("ana").await;
+    let r = app
+        .post(
+            "/api/batches/b-001/qc",
+            json!({"site": "cpc", "product": "prime-car-t", "spec_version": "1",
+                   "recipe_version": "1.0.0", "units": [made[0].0]}),
+            &ana,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let b = Browser::start(&base).await;
+    b.login("qa").await;
+    b.click_nav("nav a[href='/ui/release']").await;
+    b.fill("#batch", "b-001").await;
+    b.click_nav("#release-batch-form button[type=submit]").await;
+    let readiness = b.find("#release-readiness").await;
+    assert_eq!(
+        readiness.attr("data-releasable").await.unwrap().as_deref(),
+        Some("false")
+    );
+    let blockers = b.text("#release-blockers").await;
+    assert!(
+        blockers.contains("Result missing") && blockers.contains("No batch record"),
+        "{blockers}"
+    );
+    assert!(b.text("#release-status").await.contains("Not released"));
+    b.screenshot("release-blocked").await;
+    // Signing now is refused by the QC API with its reasons; nothing is released, the
+    // e-signature policy accepted on the way is recorded.
+    b.fill("#r-password", PASSWORD).await;
+    b.find("#r-acknowledge").await.click().await.unwrap();
+    b.click_nav("#release-submit").await;
+    assert!(
+        b.exists_now("#flash-error").await,
+        "{}",
+        b.text("main").await
+    );
+    assert_eq!(app.count("qc.release.decided"), 0);
+    assert_eq!(app.count("esig.policy_acknowledged"), 1);
+    // In Japanese the blockers are named in Japanese, without the API's English sentences.
+    b.find("#lang-select option[value='ja']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.find("html[lang='ja'] #release-blockers").await;
+    let blockers = b.text("#release-blockers").await;
+    assert!(
+        blockers.contains("試験結果なし") && blockers.contains("製造記録なし"),
+        "{blockers}"
+    );
+    assert!(!blockers.contains("missing"), "{blockers}");
+    check_page(&b, "release-ja").await;
+}
