@@ -21,6 +21,7 @@ mod home;
 pub mod i18n;
 mod labels;
 mod login;
+mod qc;
 mod recall;
 mod release;
 mod scan;
@@ -64,6 +65,8 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         .route("/ui/labels/print", post(labels::print::<B>))
         .route("/ui/labels/count", post(labels::count::<B>))
         .route("/ui/recall", get(recall::page::<B>))
+        .route("/ui/qc", get(qc::page::<B>))
+        .route("/ui/qc/results", post(qc::enter::<B>))
         .route("/ui/release", get(release::page::<B>))
         .route("/ui/release/sign", post(release::sign::<B>))
         .route("/ui/training", get(training::page::<B>))
@@ -111,7 +114,7 @@ fn templates() -> &'static Environment<'static> {
     ENV.get_or_init(|| {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        let list: [(&str, &str); 14] = [
+        let list: [(&str, &str); 15] = [
             ("base.html", include_str!("templates/base.html")),
             ("login.html", include_str!("templates/login.html")),
             ("password.html", include_str!("templates/password.html")),
@@ -125,6 +128,7 @@ fn templates() -> &'static Environment<'static> {
             ("training.html", include_str!("templates/training.html")),
             ("recall.html", include_str!("templates/recall.html")),
             ("release.html", include_str!("templates/release.html")),
+            ("qc.html", include_str!("templates/qc.html")),
             ("macros.html", include_str!("templates/macros.html")),
         ];
         for (name, source) in list {
@@ -233,6 +237,11 @@ const NAV: &[NavItem] = &[
         href: "/ui/audit",
         key: "nav_audit",
         visible: |_| true,
+    },
+    NavItem {
+        href: "/ui/qc",
+        key: "nav_qc",
+        visible: |ui| ui.has_any(&qc::QC_SCREEN_ROLES),
     },
     NavItem {
         href: "/ui/release",
@@ -446,6 +455,19 @@ mod tests {
             json!({"admin_sites": ["cpc"], "roles": [], "users": []}),
         );
         rendered("error.html", json!({"message": "m"}));
+        rendered(
+            "qc.html",
+            json!({"batch": "", "key": "k", "may_enter": true, "view": null,
+                   "queue": [{"batch": "b", "product": "p", "done": "1", "total": "2", "failed": 1, "status": "s"}]}),
+        );
+        rendered(
+            "qc.html",
+            json!({"batch": "b", "key": "k", "may_enter": true, "queue": null,
+                   "view": {"batch": "b", "product": "p", "spec": "s", "units": [], "status": "s",
+                   "tests": [{"id": "v", "name": "n", "method": "m", "method_name": "mn", "criterion": "c",
+                              "may_follow": true, "current": {"value": "1 %", "pass": false, "reason": "r",
+                              "analyst": "a", "at": "t", "seq": 1}}]}}),
+        );
         rendered(
             "release.html",
             json!({"batch": "b", "key": "k", "may_release": true, "esig_acknowledged": false,

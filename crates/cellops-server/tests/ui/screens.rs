@@ -844,34 +844,7 @@ async fn a_recall_by_reagent_lot_lists_every_unit_made_with_it_and_what_is_still
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_release_page_lists_what_is_missing_and_release_is_refused_until_nothing_is() {
     let Served { app, base } = serve().await;
-    tokio::task::block_in_place(|| {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(21);
-        let roles = [(
-            cellops_domain::Role::QcAnalyst,
-            cellops_domain::SiteId::parse("cpc").unwrap(),
-        )];
-        let user = cellops_server::provision::NewUser {
-            user_id: "ana",
-            full_name: "Yumi Sato",
-            password: PASSWORD,
-            roles: &roles,
-            must_change_password: false,
-        };
-        cellops_server::provision::add_user(&app.state.ledger, &mut rng, "test", &user, false)
-            .unwrap();
-        app.state.sync_blocking().unwrap();
-    });
-    let made = units(&app, 1).await;
-    let ana = app.login("ana").await;
-    let r = app
-        .post(
-            "/api/batches/b-001/qc",
-            json!({"site": "cpc", "product": "prime-car-t", "spec_version": "1",
-                   "recipe_version": "1.0.0", "units": [made[0].0]}),
-            &ana,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    qc_batch(&app, "b-001").await;
     let b = Browser::start(&base).await;
     b.login("qa").await;
     b.click_nav("nav a[href='/ui/release']").await;
@@ -915,4 +888,65 @@ async fn the_release_page_lists_what_is_missing_and_release_is_refused_until_not
     );
     assert!(!blockers.contains("missing"), "{blockers}");
     check_page(&b, "release-ja").await;
+}
+
+/// Adds the QC analyst `ana` at cpc and registers batch `batch` (one product unit) for QC
+/// with the shipped PRIME CAR-T specification.
+async fn qc_batch(app: &TestApp, batch: &str) {
+    tokio::task::block_in_place(|| {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(21);
+        let roles = [(
+            cellops_domain::Role::QcAnalyst,
+            cellops_domain::SiteId::parse("cpc").unwrap(),
+        )];
+        let user = cellops_server::provision::NewUser {
+            user_id: "ana",
+            full_name: "Yumi Sato",
+            password: PASSWORD,
+            roles: &roles,
+            must_change_password: false,
+        };
+        cellops_server::provision::add_user(&app.state.ledger, &mut rng, "test", &user, false)
+            .unwrap();
+        app.state.sync_blocking().unwrap();
+    });
+    let made = units(app, 1).await;
+    let ana = app.login("ana").await;
+    let r = app
+        .post(
+            &format!("/api/batches/{batch}/qc"),
+            json!({"site": "cpc", "product": "prime-car-t", "spec_version": "1",
+                   "recipe_version": "1.0.0", "units": [made[0].0]}),
+            &ana,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_qc_queue_shows_missing_results_and_entry_goes_through_the_qc_api() {
+    let Served { app, base } = serve().await;
+    qc_batch(&app, "b-009").await;
+    let b = Browser::start(&base).await;
+    b.login("ana").await;
+    b.click_nav("nav a[href='/ui/qc']").await;
+    let queue = b.text("#qc-queue").await;
+    assert!(queue.contains("b-009") && queue.contains("0 /"), "{queue}");
+    b.click_nav("#qc-queue a[href='/ui/qc?batch=b-009']").await;
+    let tests = b.text("#qc-tests").await;
+    assert!(tests.contains("missing"), "{tests}");
+    check_page(&b, "qc-batch").await;
+    // The analyst holds no qualification for the method in this site's (empty) training
+    // matrix: the QC API refuses, the page says so, and nothing is recorded as a result.
+    b.fill("#q-value", "85").await;
+    b.fill("#q-unit", "%").await;
+    b.fill("#q-instrument", "NC-200 #2").await;
+    b.click_nav("#qc-submit").await;
+    assert!(
+        b.exists_now("#flash-error").await,
+        "{}",
+        b.text("main").await
+    );
+    assert_eq!(app.count("qc.result.recorded"), 0);
+    assert!(b.text("#qc-tests").await.contains("missing"));
 }
