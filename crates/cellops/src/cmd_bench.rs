@@ -26,6 +26,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             crate::bench_scan::run(args.quick)?,
         ),
         "crash" => crate::bench_crash::run(args.cycles, args.quick, args.json)?,
+        "ui" => (Some("sqlite".to_string()), crate::bench_ui::run(args.quick)?),
         other => {
             anyhow::bail!("unknown bench area {other:?}: choose one of ledger, scan, twin, crash")
         }

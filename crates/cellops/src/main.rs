@@ -7,6 +7,7 @@ mod bench;
 mod bench_crash;
 mod bench_ledger;
 mod bench_scan;
+mod bench_ui;
 mod bench_twin;
 mod cmd_bench;
 mod cmd_isbt;
