@@ -167,6 +167,13 @@ pub const ROUTES: &[RouteDoc] = &[
         &[],
     ),
     (
+        "post",
+        "/api/training/staffing",
+        "Staffing check of a plan: who at the site will be qualified for each planned step (action at an instant)",
+        true,
+        &["site", "steps"],
+    ),
+    (
         "get",
         "/api/training/refusals",
         "Recent qualification refusals at a site",
@@ -1042,6 +1049,73 @@ pub async fn qualified<B: Backend>(
 }
 
 #[derive(Deserialize)]
+pub struct StaffingBody {
+    pub site: String,
+    pub steps: Vec<PlannedStep>,
+}
+
+#[derive(Deserialize)]
+pub struct PlannedStep {
+    /// The plan's name for the step (returned as given).
+    pub step: String,
+    /// Matrix action or `qualification:<id>`.
+    pub action: String,
+    pub at: Timestamp,
+}
+
+/// Most planned steps one staffing check takes.
+pub const STAFFING_STEPS_MAX: usize = 1_000;
+
+/// Staffing check against a plan: for each planned step (action at an instant), the people
+/// with a role at the site who will hold the qualification then (expiry and suspensions as
+/// recorded now). A step nobody can do is `staffed: false`.
+pub async fn staffing<B: Backend>(
+    State(state): State<AppState<B>>,
+    caller: Caller,
+    AppJson(body): AppJson<StaffingBody>,
+) -> ApiResult<Json<Value>> {
+    let site = parse_site("site", &body.site)?;
+    caller.require_site(&site)?;
+    if body.steps.len() > STAFFING_STEPS_MAX {
+        return Err(ApiError::bad_request(
+            "steps",
+            format!("at most {STAFFING_STEPS_MAX} steps per check"),
+        ));
+    }
+    state.sync().await?;
+    let (people, _) = site_people_and_qualifications(&state, &site);
+    let steps = state.read_model(|m: &mut TrainingModel| {
+        body.steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| {
+                let qualification = m
+                    .matrix
+                    .requirement(&site, &step.action)
+                    .map_err(|e| ApiError::from(e).field(&format!("steps[{i}].action")))?;
+                let available: Vec<&UserId> = people
+                    .iter()
+                    .map(|(u, _)| u)
+                    .filter(|u| is_qualified(&m.state, u, &qualification, step.at))
+                    .collect();
+                Ok(json!({
+                    "step": step.step,
+                    "action": step.action,
+                    "at": step.at,
+                    "qualification": qualification,
+                    "staffed": !available.is_empty(),
+                    "qualified_people": available,
+                }))
+            })
+            .collect::<ApiResult<Vec<Value>>>()
+    })?;
+    let all_staffed = steps.iter().all(|s| s["staffed"] == true);
+    Ok(Json(
+        json!({ "site": site, "all_staffed": all_staffed, "steps": steps }),
+    ))
+}
+
+#[derive(Deserialize)]
 pub struct BatchQuery {
     pub site: String,
     pub stream: String,
@@ -1171,6 +1245,7 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         .route("/api/training/expiring", get(expiring::<B>))
         .route("/api/training/qualified", get(qualified::<B>))
         .route("/api/training/batch-check", get(batch_check::<B>))
+        .route("/api/training/staffing", post(staffing::<B>))
         .route("/api/training/refusals", get(refusals::<B>))
         .route(
             "/api/training/qualification-matrix",

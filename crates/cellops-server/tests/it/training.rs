@@ -1040,3 +1040,58 @@ async fn the_demo_training_qualifies_the_demo_people_for_their_roles_except_one_
     });
     assert_eq!(bedside_ok, (true, false));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_staffing_check_finds_a_qualified_person_for_each_planned_step_or_says_none() {
+    let app = TestApp::new();
+    add_training_users(&app);
+    let trainer = app.login("trainer").await;
+    approved_curriculum(&app, &trainer).await;
+    take_course(
+        &app,
+        &trainer,
+        "trainer",
+        "op",
+        "basic-gmp-documentation",
+        false,
+    )
+    .await;
+    take_course(
+        &app,
+        &trainer,
+        "trainer",
+        "op",
+        "basic-aseptic-technique",
+        false,
+    )
+    .await;
+    take_course(
+        &app,
+        &trainer,
+        "trainer",
+        "op2",
+        "basic-gmp-documentation",
+        false,
+    )
+    .await;
+    let now = app.state.clock.now();
+    let in_400_days = now.plus_us(400 * DAY_US as i64);
+    let admin = app.login("admin").await;
+    let plan = json!({"site": "cpc", "steps": [
+        {"step": "seed", "action": "qualification:cpc-aseptic-processing", "at": now},
+        {"step": "scan", "action": "custody.scan", "at": now},
+        {"step": "harvest", "action": "qualification:cpc-aseptic-processing", "at": in_400_days},
+        {"step": "edit", "action": "qualification:cpc-genome-editing", "at": now},
+    ]});
+    let r = app.post("/api/training/staffing", plan, &admin).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["all_staffed"], false);
+    let steps = r.body["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["qualified_people"], json!(["op"]));
+    assert_eq!(steps[1]["qualified_people"], json!(["op", "op2"]));
+    assert_eq!(steps[2]["staffed"], false, "expired by then");
+    assert_eq!(steps[3]["staffed"], false);
+    let bad = json!({"site": "cpc", "steps": [{"step": "x", "action": "no.such", "at": now}]});
+    let r = app.post("/api/training/staffing", bad, &admin).await;
+    assert_eq!(r.body["error"]["field"], "steps[0].action");
+}
