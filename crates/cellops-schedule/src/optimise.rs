@@ -1,0 +1,222 @@
+//! The optimiser: greedy construction (orders by earliest day, then urgency, each placed at
+//! its earliest infusion) followed by large-neighbourhood search (remove a few related
+//! orders, re-place them in a random or urgency order, keep the result when the objective
+//! does not get worse). Deterministic for a given seed.
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::network::{Day, Network};
+use crate::plan::{Schedule, Slot, order_cost};
+
+/// Optimiser settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Seed of the search's RNG.
+    pub seed: u64,
+    /// Most local-search iterations.
+    pub iterations_max: usize,
+    /// Stop after this many iterations without improvement.
+    pub stall_max: usize,
+    /// Most orders removed per iteration.
+    pub destroy_max: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            seed: 1,
+            iterations_max: 40_000,
+            stall_max: 6_000,
+            destroy_max: 8,
+        }
+    }
+}
+
+/// What the optimiser did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Objective after construction.
+    pub construction_cost: i64,
+    /// Objective at the end.
+    pub cost: i64,
+    /// Local-search iterations run.
+    pub iterations: usize,
+    /// Iterations that improved the objective.
+    pub improvements: usize,
+    /// A lower bound on the objective: every order placed alone on the empty network (so
+    /// only its route, calendar and windows count). Reaching it proves the plan optimal.
+    pub lower_bound: i64,
+}
+
+/// Builds a schedule for every order of `net` and improves it.
+pub fn optimise(net: &Network, options: Options) -> (Schedule, Stats) {
+    let mut sched = Schedule::new(net);
+    let lower_bound = lower_bound(net, &mut sched);
+    construct(net, &mut sched);
+    let construction_cost = sched.cost(net);
+    let (iterations, improvements) = improve(net, &mut sched, options, lower_bound, &|_| true);
+    let cost = sched.cost(net);
+    (
+        sched,
+        Stats {
+            construction_cost,
+            cost,
+            iterations,
+            improvements,
+            lower_bound,
+        },
+    )
+}
+
+/// Σ over orders of the cost of placing the order alone on `sched`'s (empty) profile.
+pub fn lower_bound(net: &Network, sched: &mut Schedule) -> i64 {
+    (0..net.orders.len())
+        .map(|o| {
+            let slots = sched.find(net, o).unwrap_or_default();
+            order_cost(net, o, &slots)
+        })
+        .sum()
+}
+
+/// Places every unplaced order greedily: earliest day first, then higher weight, then due.
+pub fn construct(net: &Network, sched: &mut Schedule) {
+    let mut order: Vec<usize> = (0..net.orders.len())
+        .filter(|&o| sched.slots[o].len() < net.order_route(o).stages.len())
+        .collect();
+    order.sort_by_key(|&o| {
+        let x = &net.orders[o];
+        (x.earliest, -x.weight, x.due, o)
+    });
+    for o in order {
+        sched.place(net, o);
+    }
+}
+
+/// Large-neighbourhood search over the orders `movable` accepts, until `iterations_max`,
+/// `stall_max` iterations without improvement, or the objective reaches `lower_bound`.
+/// Returns (iterations, improvements).
+pub fn improve(
+    net: &Network,
+    sched: &mut Schedule,
+    options: Options,
+    lower_bound: i64,
+    movable: &dyn Fn(usize) -> bool,
+) -> (usize, usize) {
+    let candidates: Vec<usize> = (0..net.orders.len()).filter(|&o| movable(o)).collect();
+    if candidates.len() < 2 {
+        return (0, 0);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+    let mut cost = sched.cost(net);
+    let mut stall = 0;
+    let mut improvements = 0;
+    let mut it = 0;
+    while it < options.iterations_max && stall < options.stall_max && cost > lower_bound {
+        it += 1;
+        let k = rng
+            .gen_range(2..=options.destroy_max.max(2))
+            .min(candidates.len());
+        let set = pick(net, sched, &candidates, k, &mut rng);
+        let old: Vec<(usize, Vec<Slot>)> =
+            set.iter().map(|&o| (o, sched.slots[o].clone())).collect();
+        let before: i64 = set
+            .iter()
+            .map(|&o| order_cost(net, o, &sched.slots[o]))
+            .sum();
+        for &o in &set {
+            sched.unplace(net, o);
+        }
+        let mut seq = set.clone();
+        match rng.gen_range(0..3) {
+            0 => seq.shuffle(&mut rng),
+            1 => seq.sort_by_key(|&o| (-net.orders[o].weight, net.orders[o].earliest)),
+            _ => seq.sort_by_key(|&o| (net.orders[o].due, -net.orders[o].weight)),
+        }
+        for &o in &seq {
+            sched.place(net, o);
+        }
+        let after: i64 = set
+            .iter()
+            .map(|&o| order_cost(net, o, &sched.slots[o]))
+            .sum();
+        if after < before {
+            cost += after - before;
+            improvements += 1;
+            stall = 0;
+        } else if after == before {
+            stall += 1;
+        } else {
+            for &o in &set {
+                sched.unplace(net, o);
+            }
+            for (o, slots) in old {
+                if slots.len() > sched.frozen[o] {
+                    sched.commit(net, o, slots);
+                }
+            }
+            stall += 1;
+        }
+    }
+    debug_assert_eq!(cost, sched.cost(net));
+    (it, improvements)
+}
+
+/// Picks `k` orders to remove: half the time at random, otherwise an order that waits
+/// (infusion later than its shortest route allows) and the orders overlapping it in time.
+fn pick(
+    net: &Network,
+    sched: &Schedule,
+    candidates: &[usize],
+    k: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<usize> {
+    if rng.gen_bool(0.4) {
+        return candidates.choose_multiple(rng, k).copied().collect();
+    }
+    let waiting: Vec<usize> = candidates
+        .iter()
+        .copied()
+        .filter(|&o| waits(net, sched, o) > 0)
+        .collect();
+    let Some(&seed) = waiting.choose(rng) else {
+        return candidates.choose_multiple(rng, k).copied().collect();
+    };
+    let span = span(sched, seed);
+    let mut near: Vec<usize> = candidates
+        .iter()
+        .copied()
+        .filter(|&o| o != seed)
+        .filter(|&o| {
+            let s = span_of(sched, o);
+            s.0 <= span.1 && span.0 <= s.1
+        })
+        .collect();
+    near.shuffle(rng);
+    near.truncate(k - 1);
+    near.push(seed);
+    near
+}
+
+fn span(sched: &Schedule, o: usize) -> (Day, Day) {
+    span_of(sched, o)
+}
+
+fn span_of(sched: &Schedule, o: usize) -> (Day, Day) {
+    match (sched.slots[o].first(), sched.slots[o].last()) {
+        (Some(a), Some(b)) => (a.start, b.end),
+        _ => (Day::MIN, Day::MAX),
+    }
+}
+
+/// Days an order waits beyond its shortest route (unplanned orders count as a lot).
+pub fn waits(net: &Network, sched: &Schedule, o: usize) -> Day {
+    let route = net.order_route(o);
+    match sched.slots[o].last() {
+        Some(last) if sched.slots[o].len() == route.stages.len() => {
+            last.end - net.orders[o].earliest - route.min_length()
+        }
+        _ => Day::MAX / 4,
+    }
+}
