@@ -36,8 +36,73 @@ pub struct Item {
 type Provider<B> = fn(&AppState<B>, &Ui) -> Option<Section>;
 
 /// The providers, in the order their sections appear.
-fn providers<B: Backend>() -> [Provider<B>; 2] {
-    [units_in_my_custody::<B>, locked_accounts::<B>]
+fn providers<B: Backend>() -> [Provider<B>; 4] {
+    [
+        units_in_my_custody::<B>,
+        samples_to_test::<B>,
+        batches_to_review::<B>,
+        locked_accounts::<B>,
+    ]
+}
+
+/// QC analysts: batches at the site still missing results.
+fn samples_to_test<B: Backend>(state: &AppState<B>, ui: &Ui) -> Option<Section> {
+    if !ui.has_any(&[Role::QcAnalyst]) {
+        return None;
+    }
+    let items: Vec<Item> = super::qc::site_batches(state, ui)
+        .into_iter()
+        .filter(|(_, missing, _, released)| *missing > 0 && !released)
+        .map(|(batch, missing, _, _)| Item {
+            text: format!(
+                "{batch} · {} {}",
+                ui.t("home_results_missing"),
+                ui.lang.format_count(missing as u64)
+            ),
+            href: Some(format!("/ui/qc?batch={batch}")),
+            warn: false,
+        })
+        .collect();
+    (!items.is_empty()).then(|| Section {
+        title: ui.t("home_samples_to_test"),
+        href: "/ui/qc",
+        items,
+    })
+}
+
+/// QA: batches at the site not yet released, those with every result in first.
+fn batches_to_review<B: Backend>(state: &AppState<B>, ui: &Ui) -> Option<Section> {
+    if !ui.has_any(&[Role::QaReviewer, Role::QaReleaser]) {
+        return None;
+    }
+    let mut open: Vec<(String, usize, usize, bool)> = super::qc::site_batches(state, ui)
+        .into_iter()
+        .filter(|(_, _, _, released)| !released)
+        .collect();
+    open.sort_by_key(|(_, missing, _, _)| *missing);
+    let items: Vec<Item> = open
+        .into_iter()
+        .map(|(batch, missing, failed, _)| Item {
+            text: if missing == 0 && failed == 0 {
+                format!("{batch} · {}", ui.t("home_results_complete"))
+            } else {
+                format!(
+                    "{batch} · {} {} · {} {}",
+                    ui.t("home_results_missing"),
+                    ui.lang.format_count(missing as u64),
+                    ui.t("qc_failed"),
+                    ui.lang.format_count(failed as u64)
+                )
+            },
+            href: Some(format!("/ui/release?batch={batch}")),
+            warn: failed > 0,
+        })
+        .collect();
+    (!items.is_empty()).then(|| Section {
+        title: ui.t("home_batches_to_review"),
+        href: "/ui/release",
+        items,
+    })
 }
 
 pub async fn page<B: Backend>(State(state): State<AppState<B>>, ui: Ui) -> Response {

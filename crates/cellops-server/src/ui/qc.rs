@@ -25,6 +25,46 @@ pub(crate) const QC_SCREEN_ROLES: [Role; 4] = [
     Role::QaReleaser,
     Role::Auditor,
 ];
+/// Batches at the current site for the home page: `(batch, results missing, out of
+/// specification, released)`.
+pub(crate) fn site_batches<B: Backend>(
+    state: &AppState<B>,
+    ui: &Ui,
+) -> Vec<(String, usize, usize, bool)> {
+    let site = ui.site_text();
+    state.read_model(|m: &mut QcModel| {
+        m.batches()
+            .filter(|b| b.site == site)
+            .take(QUEUE_BATCHES_MAX)
+            .map(|b| {
+                let tests: Vec<String> = m
+                    .specs()
+                    .get(&b.product, &b.spec_version)
+                    .map(|s| s.tests().iter().map(|t| t.id.clone()).collect())
+                    .unwrap_or_default();
+                let missing = tests
+                    .iter()
+                    .filter(|t| b.results.current(t).is_none())
+                    .count();
+                let failed = tests
+                    .iter()
+                    .filter(|t| {
+                        b.results
+                            .current(t)
+                            .is_some_and(|r| matches!(r.verdict, Verdict::Fail { .. }))
+                    })
+                    .count();
+                (
+                    b.batch.clone(),
+                    missing,
+                    failed,
+                    b.signed_decision().is_some(),
+                )
+            })
+            .collect()
+    })
+}
+
 /// Batches listed in the queue.
 const QUEUE_BATCHES_MAX: usize = 200;
 

@@ -847,6 +847,11 @@ async fn the_release_page_lists_what_is_missing_and_release_is_refused_until_not
     qc_batch(&app, "b-001").await;
     let b = Browser::start(&base).await;
     b.login("qa").await;
+    let home = b.text("main").await;
+    assert!(
+        home.contains("Batches to review for release") && home.contains("b-001"),
+        "{home}"
+    );
     b.click_nav("nav a[href='/ui/release']").await;
     b.fill("#batch", "b-001").await;
     b.click_nav("#release-batch-form button[type=submit]").await;
@@ -929,6 +934,12 @@ async fn the_qc_queue_shows_missing_results_and_entry_goes_through_the_qc_api() 
     qc_batch(&app, "b-009").await;
     let b = Browser::start(&base).await;
     b.login("ana").await;
+    // The analyst's home lists the batch waiting for results.
+    let home = b.text("main").await;
+    assert!(
+        home.contains("Batches waiting for QC results") && home.contains("b-009"),
+        "{home}"
+    );
     b.click_nav("nav a[href='/ui/qc']").await;
     let queue = b.text("#qc-queue").await;
     assert!(queue.contains("b-009") && queue.contains("0 /"), "{queue}");
