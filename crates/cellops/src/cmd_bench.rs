@@ -4,7 +4,7 @@ use crate::bench::{BenchReport, BenchResult};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Area to measure: ledger, scan, twin, crash.
+    /// Area to measure: ledger, scan, twin, culture, crash.
     pub area: String,
     /// Print one JSON object on stdout instead of human-readable lines.
     #[arg(long)]
@@ -25,10 +25,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             Some("sqlite".to_string()),
             crate::bench_scan::run(args.quick)?,
         ),
+        "culture" => (
+            Some("sqlite".to_string()),
+            crate::bench_culture::run(args.quick)?,
+        ),
         "crash" => crate::bench_crash::run(args.cycles, args.quick, args.json)?,
         "ui" => (Some("sqlite".to_string()), crate::bench_ui::run(args.quick)?),
         other => {
-            anyhow::bail!("unknown bench area {other:?}: choose one of ledger, scan, twin, crash")
+            anyhow::bail!("unknown bench area {other:?}: choose one of ledger, scan, twin, culture, crash")
         }
     };
     let report = BenchReport::new(&args.area, backend, results);

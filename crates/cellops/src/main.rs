@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_crash;
+mod bench_culture;
 mod bench_ledger;
 mod bench_scan;
 mod bench_ui;

@@ -306,6 +306,31 @@ pub async fn sign<B: Backend>(
     headers: HeaderMap,
     AppJson(body): AppJson<SignBody>,
 ) -> ApiResult<Json<Value>> {
+    let record = esign(&state, &caller, &body, idempotency_key(&headers)).await?;
+    Ok(Json(record_view(&record)))
+}
+
+/// What a signer enters to sign: the meaning, the password again, and the user id at the
+/// first signature of a session.
+pub struct SignatureInput<'a> {
+    pub meaning: &'a str,
+    pub password: &'a str,
+    pub user_id: Option<&'a str>,
+}
+
+/// Checks that the caller may sign `what` at `site` with this meaning (Part 11 §11.50,
+/// §11.100, §11.200: the policy acknowledged, signing as themselves, the user id again at the
+/// first signature of a session, the password re-entered, the meaning allowed for their
+/// roles there) and returns the signature to attach to the record being appended. Failures
+/// are recorded (`esig.failed`) and count towards lockout. Use this to sign a record in the
+/// same append that makes it (e.g. a manual step with its operator's signature).
+pub async fn authorize_signature<B: Backend>(
+    state: &AppState<B>,
+    caller: &Caller,
+    input: &SignatureInput<'_>,
+    site: &SiteId,
+    what: &str,
+) -> ApiResult<PendingSignature> {
     let first_in_session = match &caller.session_hash {
         None => true,
         Some(h) => !state
@@ -315,8 +340,8 @@ pub async fn sign<B: Backend>(
             .session(h)
             .is_some_and(|s| s.signed_once),
     };
-    match &body.user_id {
-        Some(id) if id != &caller.user.id => {
+    match input.user_id {
+        Some(id) if id != caller.user.id => {
             return Err(ApiError::forbidden(
                 "you can only sign as yourself: user_id must be your own",
             )
@@ -335,17 +360,9 @@ pub async fn sign<B: Backend>(
             "acknowledge the e-signature policy first (POST /api/auth/esig-policy)",
         ));
     }
-    let seq = body.seq;
-    let target = state.blocking(move |s| Ok(s.ledger.record(seq)?)).await?;
-    let site = SiteId::parse(&target.site).map_err(|_| {
-        ApiError::bad_request(
-            "seq",
-            format!("record {seq} belongs to no site and cannot be signed"),
-        )
-    })?;
-    if let Err(why) = may_sign(&caller.user, &body.meaning, &site) {
+    if let Err(why) = may_sign(&caller.user, input.meaning, site) {
         let mut p = crate::accounts::UserPayload::new(&caller.user.id);
-        p.failure = Some(format!("not allowed to sign record {seq}: {why}"));
+        p.failure = Some(format!("not allowed to sign {what}: {why}"));
         state
             .append(
                 vec![super::auth::user_event("esig.failed", &p, &caller.user.id)],
@@ -355,11 +372,55 @@ pub async fn sign<B: Backend>(
         return Err(ApiError::forbidden(why).field("meaning"));
     }
     check_password(
-        &state,
+        state,
         &caller.user.id,
-        &body.password,
+        input.password,
         "esig.failed",
-        json!(format!("signing record {seq} as {}", body.meaning)),
+        json!(format!("signing {what} as {}", input.meaning)),
+    )
+    .await?;
+    Ok(PendingSignature {
+        signer: caller.user.id.clone(),
+        signer_name: caller.user.full_name.clone(),
+        meaning: input.meaning.to_string(),
+        signed_at: state.clock.now(),
+        authentication: if first_in_session {
+            "user_id+password"
+        } else {
+            "password"
+        }
+        .to_string(),
+    })
+}
+
+/// Checks the signer (meaning allowed for their roles at the record's site, password
+/// re-entered, user id at the first signature of a session) and appends the `esig.signed`
+/// record over record `body.seq`. Feature modules that sign (recipe approval, batch steps,
+/// deviation closure) call this rather than signing themselves.
+pub async fn esign<B: Backend>(
+    state: &AppState<B>,
+    caller: &Caller,
+    body: &SignBody,
+    idempotency_key: Option<String>,
+) -> ApiResult<Record> {
+    let seq = body.seq;
+    let target = state.blocking(move |s| Ok(s.ledger.record(seq)?)).await?;
+    let site = SiteId::parse(&target.site).map_err(|_| {
+        ApiError::bad_request(
+            "seq",
+            format!("record {seq} belongs to no site and cannot be signed"),
+        )
+    })?;
+    let signature = authorize_signature(
+        state,
+        caller,
+        &SignatureInput {
+            meaning: &body.meaning,
+            password: &body.password,
+            user_id: body.user_id.as_deref(),
+        },
+        &site,
+        &format!("record {seq}"),
     )
     .await?;
     let payload = SignedPayload {
@@ -375,20 +436,7 @@ pub async fn sign<B: Backend>(
         &caller.user.id,
         &target.site,
     );
-    record.signature = Some(PendingSignature {
-        signer: caller.user.id.clone(),
-        signer_name: caller.user.full_name.clone(),
-        meaning: body.meaning.clone(),
-        signed_at: state.clock.now(),
-        authentication: if first_in_session {
-            "user_id+password"
-        } else {
-            "password"
-        }
-        .to_string(),
-    });
-    let out = state
-        .append(vec![record], idempotency_key(&headers))
-        .await?;
-    Ok(Json(record_view(&out.records[0])))
+    record.signature = Some(signature);
+    let out = state.append(vec![record], idempotency_key).await?;
+    Ok(out.records[0].clone())
 }

@@ -1,4 +1,5 @@
 pub mod auth;
+pub mod batch;
 pub mod custody;
 pub mod labels;
 pub mod ledger;
@@ -16,14 +17,16 @@ use cellops_ledger::Backend;
 
 /// Event types of the feature modules (the core, custody and label types are added in
 /// [`crate::event_catalog`]). A module adds its list here.
-pub const FEATURE_EVENT_TYPES: &[&[EventType]] = &[training::EVENT_TYPES, qc::EVENT_TYPES];
+pub const FEATURE_EVENT_TYPES: &[&[EventType]] = &[batch::EVENT_TYPES, training::EVENT_TYPES, qc::EVENT_TYPES];
 
 /// The documented endpoints of the feature modules (see [`crate::openapi`]).
-pub const FEATURE_ROUTE_DOCS: &[&[crate::openapi::RouteDoc]] = &[training::ROUTES, qc::ROUTES];
+pub const FEATURE_ROUTE_DOCS: &[&[crate::openapi::RouteDoc]] = &[batch::ROUTES, training::ROUTES, qc::ROUTES];
 
 /// The read models of the feature modules. A module registers its projection here.
 pub fn projections(config: &ServerConfig) -> Projections {
     Projections::default()
+        .with(batch::BatchModel::default())
+        .with(batch::BatchRuntime::default())
         .with(training::TrainingModel::new(
             config.qualification_matrix.clone(),
         ))
@@ -33,6 +36,7 @@ pub fn projections(config: &ServerConfig) -> Projections {
 /// The routes of the feature modules. A module merges its router here.
 pub fn feature_routes<B: Backend>() -> Router<AppState<B>> {
     Router::new()
+        .merge(batch::router::<B>())
         .merge(training::router::<B>())
         .merge(qc::router::<B>())
 }

@@ -2,6 +2,7 @@
 //! SQLite ledger in a temp dir, with a simulated clock.
 
 mod api;
+mod batch;
 mod custody;
 mod qc;
 mod support;
