@@ -52,6 +52,7 @@ fn pure_crates_do_no_io() {
         "cellops-label",
         "cellops-twin",
         "cellops-process",
+        "cellops-schedule",
         "cellops-device",
         "cellops-orders",
         "cellops-qc",

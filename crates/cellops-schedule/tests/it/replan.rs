@@ -246,3 +246,32 @@ fn unknown_ids_are_field_errors() {
     .unwrap_err();
     assert_eq!(e.fields()[0].field, "resource");
 }
+
+#[test]
+fn a_late_courier_before_departure_keeps_every_earlier_stage() {
+    let (mut net, mut sched) = planned();
+    let o = (0..net.orders.len())
+        .find(|&o| sched.slots[o].len() == 4 && sched.slots[o][0].start > 150)
+        .unwrap();
+    let id = net.orders[o].id.clone();
+    let old = sched.slots[o].clone();
+    let out = replan(
+        &mut net,
+        &mut sched,
+        &Disruption::CourierLate {
+            order: id.clone(),
+            days: 3,
+        },
+        100,
+    )
+    .unwrap();
+    assert_eq!(
+        &sched.slots[o][..3],
+        &old[..3],
+        "collection, culture and QC stay"
+    );
+    let ship = sched.slots[o][3];
+    assert_eq!(ship.end - ship.start, old[3].end - old[3].start + 3);
+    assert!(out.changes.iter().all(|c| c.order == id));
+    check_plan_except(&instance(N, SEED), &sched.slots, &[&id]);
+}

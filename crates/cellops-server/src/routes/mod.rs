@@ -4,6 +4,7 @@ pub mod custody;
 pub mod labels;
 pub mod ledger;
 pub mod qc;
+pub mod schedule;
 pub mod training;
 pub mod users;
 
@@ -17,10 +18,10 @@ use cellops_ledger::Backend;
 
 /// Event types of the feature modules (the core, custody and label types are added in
 /// [`crate::event_catalog`]). A module adds its list here.
-pub const FEATURE_EVENT_TYPES: &[&[EventType]] = &[batch::EVENT_TYPES, training::EVENT_TYPES, qc::EVENT_TYPES];
+pub const FEATURE_EVENT_TYPES: &[&[EventType]] = &[batch::EVENT_TYPES, training::EVENT_TYPES, qc::EVENT_TYPES, schedule::EVENT_TYPES];
 
 /// The documented endpoints of the feature modules (see [`crate::openapi`]).
-pub const FEATURE_ROUTE_DOCS: &[&[crate::openapi::RouteDoc]] = &[batch::ROUTES, training::ROUTES, qc::ROUTES];
+pub const FEATURE_ROUTE_DOCS: &[&[crate::openapi::RouteDoc]] = &[batch::ROUTES, training::ROUTES, qc::ROUTES, schedule::ROUTES];
 
 /// The read models of the feature modules. A module registers its projection here.
 pub fn projections(config: &ServerConfig) -> Projections {
@@ -31,6 +32,7 @@ pub fn projections(config: &ServerConfig) -> Projections {
             config.qualification_matrix.clone(),
         ))
         .with(qc::projection())
+        .with(schedule::ScheduleModel::demo(config))
 }
 
 /// The routes of the feature modules. A module merges its router here.
@@ -39,6 +41,7 @@ pub fn feature_routes<B: Backend>() -> Router<AppState<B>> {
         .merge(batch::router::<B>())
         .merge(training::router::<B>())
         .merge(qc::router::<B>())
+        .merge(schedule::router::<B>())
 }
 
 /// Parses a site id from request input; the error names `field`.

@@ -5,5 +5,6 @@ mod api;
 mod batch;
 mod custody;
 mod qc;
+mod schedule;
 mod support;
 mod training;
