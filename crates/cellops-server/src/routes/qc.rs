@@ -33,12 +33,10 @@ use cellops_custody::{ChildUnit, Derivation, Derive, LocationId, UnitCode, decid
 use cellops_domain::events::EventType;
 use cellops_domain::{Role, SiteId, Stream, Timestamp, UserId};
 use cellops_ledger::{Backend, NewRecord};
-use cellops_qc::coa::{Certificate, CertificateHeader, CertificateRelease};
 use cellops_qc::release::{TEXT_CHARS_MAX, check_justification};
 use cellops_qc::{
-    EnteredValue, ExcursionFact, InvestigationState, LabelFacts, QcError, Readiness, ReleaseInputs,
-    ReleaseKind, ReleaseStatus, SpecCatalog, Specification, Verdict, check_release, evaluate,
-    release_readiness, sample_plan,
+    EnteredValue, InvestigationState, LabelFacts, QcError, Readiness, ReleaseKind, SpecCatalog,
+    Specification, Verdict, check_release, evaluate, sample_plan,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -953,23 +951,13 @@ fn label_facts<B: Backend>(state: &AppState<B>, batch: &str) -> LabelFacts {
     }
 }
 
-/// Temperature excursions of the batch's product units (the cold chain's records, folded by
-/// [`QcModel`]).
-fn excursion_facts<B: Backend>(state: &AppState<B>, b: &QcBatch) -> Vec<ExcursionFact> {
-    state.read_model(|m: &mut QcModel| m.excursion_facts(&b.batch))
-}
-
 /// Release readiness of a batch from every input (pure `cellops_qc::release_readiness`).
-fn readiness_of<B: Backend>(state: &AppState<B>, b: &QcBatch, spec: &Specification) -> Readiness {
-    let process = state.read_model(|m: &mut QcModel| m.process_facts(&b.batch));
-    let excursions = excursion_facts(state, b);
-    release_readiness(&ReleaseInputs {
-        spec,
-        results: &b.results,
-        process: &process,
-        labels: label_facts(state, &b.batch),
-        excursions: &excursions,
-    })
+fn readiness_of<B: Backend>(state: &AppState<B>, b: &QcBatch) -> ApiResult<Readiness> {
+    let labels = label_facts(state, &b.batch);
+    state
+        .read_model(|m: &mut QcModel| m.readiness(&b.batch, labels))
+        .ok_or_else(|| ApiError::not_found(format!("batch {} is not registered for QC", b.batch)))?
+        .map_err(ApiError::from)
 }
 
 /// The release page: blockers (each explained), exceptions, pending tests, at-risk requests
@@ -981,7 +969,7 @@ pub async fn readiness<B: Backend>(
 ) -> ApiResult<Json<Value>> {
     let (b, _) = qc_batch(&state, &caller, &batch).await?;
     let spec = spec_of(&state, &b)?;
-    let r = readiness_of(&state, &b, &spec);
+    let r = readiness_of(&state, &b)?;
     let status = state.read_model(|m: &mut QcModel| m.release_status(&batch));
     Ok(Json(json!({
         "batch": batch,
@@ -1039,8 +1027,7 @@ pub async fn request_at_risk<B: Backend>(
             ),
         ));
     }
-    let spec = spec_of(&state, &b)?;
-    let r = readiness_of(&state, &b, &spec);
+    let r = readiness_of(&state, &b)?;
     if !r.releasable_at_risk() {
         let why: Vec<String> = r
             .blockers
@@ -1212,7 +1199,7 @@ pub async fn release<B: Backend>(
         )));
     }
     let spec = spec_of(&state, &b)?;
-    let r = readiness_of(&state, &b, &spec);
+    let r = readiness_of(&state, &b)?;
     let request = match body.at_risk_request {
         None => None,
         Some(seq) => Some(b.at_risk_request(seq).cloned().ok_or_else(|| {
@@ -1288,59 +1275,19 @@ pub async fn coa<B: Backend>(
     caller: Caller,
     Path(batch): Path<String>,
 ) -> ApiResult<Response> {
-    let (b, _) = qc_batch(&state, &caller, &batch).await?;
-    let spec = spec_of(&state, &b)?;
-    let status = state.read_model(|m: &mut QcModel| m.release_status(&batch));
-    let release = b.signed_decision().and_then(|d| {
-        let sig = d.signature.as_ref()?;
-        let request = d.at_risk_request.and_then(|s| b.at_risk_request(s));
-        let name_of = |id: &str| {
-            state
-                .accounts
-                .lock()
-                .expect("accounts lock")
-                .user(id)
-                .map(|u| format!("{} ({id})", u.full_name))
-                .unwrap_or_else(|| id.to_string())
-        };
-        Some(CertificateRelease {
-            status: match (&d.kind, &status) {
-                (_, ReleaseStatus::FailedAfterRelease { failed_tests, .. }) => {
-                    format!(
-                        "FAILED AFTER RELEASE ({}): do not use",
-                        failed_tests.join(", ")
-                    )
-                }
-                (ReleaseKind::Released, _) => "Released".to_string(),
-                (ReleaseKind::ReleasedAtRisk { .. }, _) => "Released at risk".to_string(),
-            },
-            signer: sig.signer.clone(),
-            signer_name: sig.signer_name.clone(),
-            signed_at: sig.signed_at,
-            meaning: sig.meaning.clone(),
-            pending_tests: match &d.kind {
-                ReleaseKind::ReleasedAtRisk { pending_tests } => pending_tests.clone(),
-                ReleaseKind::Released => vec![],
-            },
-            justification: request.map(|q| q.clinical_justification.clone()),
-            acknowledged_by: request
-                .and_then(|q| q.acknowledged.as_ref())
-                .map(|(who, at)| format!("{} at {at} (UTC)", name_of(who))),
-        })
-    });
-    let cert = Certificate::build(
-        &spec,
-        &b.results,
-        CertificateHeader {
-            batch: batch.clone(),
-            site: b.site.clone(),
-            recipe_version: b.recipe_version.clone(),
-            units: b.units.clone(),
-            ledger_seq: state.ledger.size(),
-            generated_at: state.clock.now(),
-        },
-        release,
-    );
+    qc_batch(&state, &caller, &batch).await?;
+    let names = |id: &str| {
+        state
+            .accounts
+            .lock()
+            .expect("accounts lock")
+            .user(id)
+            .map(|u| u.full_name.clone())
+    };
+    let (ledger_seq, now) = (state.ledger.size(), state.clock.now());
+    let cert = state
+        .read_model(|m: &mut QcModel| m.certificate(&batch, &names, ledger_seq, now))
+        .ok_or_else(|| ApiError::not_found(format!("batch {batch} is not registered for QC")))??;
     let pdf = cert.render_pdf()?;
     Ok((
         [

@@ -10,11 +10,12 @@ use cellops_cold::{AssessmentDecision, ColdEvent, ColdState};
 use cellops_domain::Timestamp;
 use cellops_ledger::Record;
 use cellops_process::engine::{self, BatchEvent, BatchState};
+use cellops_qc::coa::{Certificate, CertificateHeader, CertificateRelease};
 use cellops_qc::results::investigation_id;
 use cellops_qc::{
     AtRiskRequest, BatchResults, ExcursionAssessment, ExcursionFact, Investigation,
-    InvestigationState, MeasuredValue, ProcessFacts, ReleaseKind, ReleaseStatus, ResultRecord,
-    SpecCatalog, Verdict,
+    InvestigationState, LabelFacts, MeasuredValue, ProcessFacts, QcError, Readiness, ReleaseInputs,
+    ReleaseKind, ReleaseStatus, ResultRecord, SpecCatalog, Verdict, release_readiness,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -342,6 +343,87 @@ impl QcModel {
             }
         }
         facts
+    }
+
+    /// Release readiness of `batch` from everything this model knows (results and
+    /// investigations, the batch record, excursions) and the label reconciliation `labels`
+    /// (from the labels read model). `None` when the batch is not registered for QC.
+    pub fn readiness(&self, batch: &str, labels: LabelFacts) -> Option<Result<Readiness, QcError>> {
+        let b = self.batches.get(batch)?;
+        let spec = match self.specs.get(&b.product, &b.spec_version) {
+            Ok(spec) => spec,
+            Err(e) => return Some(Err(e)),
+        };
+        let process = self.process_facts(batch);
+        let excursions = self.excursion_facts(batch);
+        Some(Ok(release_readiness(&ReleaseInputs {
+            spec,
+            results: &b.results,
+            process: &process,
+            labels,
+            excursions: &excursions,
+        })))
+    }
+
+    /// The certificate of analysis of `batch`, built only from the record. `name_of` gives
+    /// a user's printed name (from the accounts read model); `ledger_seq` is the last record
+    /// the certificate reflects. `None` when the batch is not registered for QC.
+    pub fn certificate(
+        &self,
+        batch: &str,
+        name_of: &dyn Fn(&str) -> Option<String>,
+        ledger_seq: u64,
+        generated_at: Timestamp,
+    ) -> Option<Result<Certificate, QcError>> {
+        let b = self.batches.get(batch)?;
+        let spec = match self.specs.get(&b.product, &b.spec_version) {
+            Ok(spec) => spec,
+            Err(e) => return Some(Err(e)),
+        };
+        let status = self.release_status(batch);
+        let release = b.signed_decision().and_then(|d| {
+            let sig = d.signature.as_ref()?;
+            let request = d.at_risk_request.and_then(|s| b.at_risk_request(s));
+            let printed = |id: &str| match name_of(id) {
+                Some(name) => format!("{name} ({id})"),
+                None => id.to_string(),
+            };
+            Some(CertificateRelease {
+                status: match (&d.kind, &status) {
+                    (_, ReleaseStatus::FailedAfterRelease { failed_tests, .. }) => format!(
+                        "FAILED AFTER RELEASE ({}): do not use",
+                        failed_tests.join(", ")
+                    ),
+                    (ReleaseKind::Released, _) => "Released".to_string(),
+                    (ReleaseKind::ReleasedAtRisk { .. }, _) => "Released at risk".to_string(),
+                },
+                signer: sig.signer.clone(),
+                signer_name: sig.signer_name.clone(),
+                signed_at: sig.signed_at,
+                meaning: sig.meaning.clone(),
+                pending_tests: match &d.kind {
+                    ReleaseKind::ReleasedAtRisk { pending_tests } => pending_tests.clone(),
+                    ReleaseKind::Released => vec![],
+                },
+                justification: request.map(|q| q.clinical_justification.clone()),
+                acknowledged_by: request
+                    .and_then(|q| q.acknowledged.as_ref())
+                    .map(|(who, at)| format!("{} at {at} (UTC)", printed(who))),
+            })
+        });
+        Some(Ok(Certificate::build(
+            spec,
+            &b.results,
+            CertificateHeader {
+                batch: batch.to_string(),
+                site: b.site.clone(),
+                recipe_version: b.recipe_version.clone(),
+                units: b.units.clone(),
+                ledger_seq,
+                generated_at,
+            },
+            release,
+        )))
     }
 
     /// Is batch `batch` released (or released at risk) now? Pure query on the read model.
