@@ -4,6 +4,7 @@ use crate::support::{PASSWORD, TestApp};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -69,8 +70,11 @@ impl Browser {
         require_installed(CHROMIUM);
         require_installed(CHROMEDRIVER);
         let port = free_port();
+        // Its own process group, so that dropping the browser ends chromedriver and every
+        // Chromium process it started (no orphans left behind).
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -95,6 +99,7 @@ impl Browser {
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--disable-quic", "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync", "--window-size=1024,768",
+                    "--disable-crash-reporter", "--disable-breakpad",
                     "--lang=en-US", "--accept-lang=en-US",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
@@ -258,6 +263,13 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // The whole process group: chromedriver and the Chromium processes it started.
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
