@@ -64,7 +64,33 @@ const SCHEMA_VERSION: &str = "1";
 
 /// A connection to a PostgreSQL ledger database.
 pub struct Postgres {
-    client: Client,
+    client: OwnThreadClose,
+}
+
+/// The client, closed on a thread of its own when dropped: the synchronous `postgres` client
+/// blocks on a runtime to close, which panics when the last owner drops it inside an async
+/// runtime (a server task, an async test).
+struct OwnThreadClose(Option<Client>);
+
+impl std::ops::Deref for OwnThreadClose {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.0.as_ref().expect("client present until drop")
+    }
+}
+
+impl std::ops::DerefMut for OwnThreadClose {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.0.as_mut().expect("client present until drop")
+    }
+}
+
+impl Drop for OwnThreadClose {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            let _ = std::thread::spawn(move || drop(client)).join();
+        }
+    }
 }
 
 impl Postgres {
@@ -110,7 +136,9 @@ impl Backend for Postgres {
         client
             .batch_execute("SET client_min_messages = warning")
             .map_err(|e| storage("settings", e))?;
-        Ok(Postgres { client })
+        Ok(Postgres {
+            client: OwnThreadClose(Some(client)),
+        })
     }
 
     fn write<T>(
@@ -144,7 +172,7 @@ impl Backend for Postgres {
     }
 
     fn head(&mut self) -> Result<Option<Head>, LedgerError> {
-        head(&mut self.client)
+        head(&mut *self.client)
     }
 
     fn rows(&mut self, from_seq: u64, limit: usize) -> Result<Vec<StoredRow>, LedgerError> {
@@ -179,7 +207,7 @@ impl Backend for Postgres {
     }
 
     fn hashes_after(&mut self, after_seq: u64, limit: usize) -> Result<Vec<Hash>, LedgerError> {
-        hashes_after(&mut self.client, after_seq, limit)
+        hashes_after(&mut *self.client, after_seq, limit)
     }
 
     fn checkpoints(
@@ -198,7 +226,7 @@ impl Backend for Postgres {
     }
 
     fn latest_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>, LedgerError> {
-        latest_checkpoint(&mut self.client)
+        latest_checkpoint(&mut *self.client)
     }
 
     fn meta_init(&mut self, name: &str, value: &str) -> Result<String, LedgerError> {

@@ -184,6 +184,8 @@ pub struct RecordView<'a> {
 pub struct OrderBook {
     enrolled: BTreeMap<SubjectId, SiteId>,
     orders: BTreeMap<OrderId, Order>,
+    /// Order id by ledger stream.
+    by_stream: BTreeMap<String, OrderId>,
     /// Records that could not be read (logged by the caller).
     pub unreadable: Vec<(u64, String)>,
 }
@@ -230,14 +232,14 @@ impl OrderBook {
     }
 
     fn apply_signature(&mut self, r: RecordView<'_>) {
-        let Some(id) = r.stream.strip_prefix("order/") else {
-            return;
-        };
         let Some((meaning, signer)) = r.signature else {
             return;
         };
-        let Ok(id) = OrderId::parse(id) else { return };
-        let Some(order) = self.orders.get_mut(&id) else {
+        let Some(order) = self
+            .by_stream
+            .get(r.stream)
+            .and_then(|id| self.orders.get_mut(id))
+        else {
             return;
         };
         let signs_placed = serde_json::from_str::<serde_json::Value>(r.payload)
@@ -337,6 +339,8 @@ impl OrderBook {
                         e.product.rules().dose_counts
                     )),
                 );
+                self.by_stream
+                    .insert(crate::event::order_stream(&e.order), e.order.clone());
                 self.orders.insert(e.order.clone(), order);
             }
             OrderEvent::Collected(e) => {
@@ -385,6 +389,23 @@ impl OrderBook {
                     detail: (!detail.is_empty()).then(|| detail.join("; ")),
                     manual: e.manual,
                 });
+            }
+            OrderEvent::Infused(e) => {
+                let Some(order) = self.orders.get_mut(&e.order) else {
+                    return;
+                };
+                let mut detail = format!("{} mL {}", e.volume_ml, e.route);
+                if let Some(o) = &e.observations {
+                    detail.push_str("; ");
+                    detail.push_str(o);
+                }
+                order.push(
+                    seq,
+                    e.started_at,
+                    "infusion_details",
+                    e.by.as_str(),
+                    Some(detail),
+                );
             }
             OrderEvent::FollowUp(e) => {
                 let Some(order) = self.orders.get_mut(&e.order) else {

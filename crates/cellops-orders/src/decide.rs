@@ -314,7 +314,13 @@ fn allowed_from(m: Milestone, product: Product) -> &'static [Stage] {
         Milestone::DosePredicted => &[Stage::Manufacturing],
         Milestone::Harvested => &[Stage::Manufacturing],
         Milestone::Released | Milestone::ReleasedAtRisk => &[Stage::Harvested],
-        Milestone::BatchFailed => &[Stage::ReceivedAtCpc, Stage::Manufacturing, Stage::Harvested],
+        Milestone::BatchFailed => &[
+            Stage::Collected,
+            Stage::ShippedToCpc,
+            Stage::ReceivedAtCpc,
+            Stage::Manufacturing,
+            Stage::Harvested,
+        ],
         Milestone::DoseAllocated if !product.is_autologous() => &[Stage::Signed],
         Milestone::DoseAllocated => &[],
         Milestone::ShippedToHospital if product.is_autologous() => &[Stage::Released],
@@ -517,6 +523,82 @@ pub fn decide_follow_up(book: &OrderBook, c: RecordFollowUp) -> Result<FollowUp,
         term: term.to_string(),
         grade: c.grade,
         observed_at: c.observed_at,
+        by: c.by,
+        site: c.site,
+        at: c.at,
+    })
+}
+
+/// The details of an infusion.
+#[derive(Debug, Clone)]
+pub struct RecordInfusionDetails {
+    pub order: OrderId,
+    pub volume_ml: f64,
+    pub started_at: Timestamp,
+    pub route: String,
+    pub observations: Option<String>,
+    pub by: UserId,
+    pub site: SiteId,
+    pub at: Timestamp,
+}
+
+/// Checks an infusion (see [`check_infusion`]) and its details: a volume, a route, a start
+/// not in the future and not before the bedside verification.
+pub fn decide_infusion_details(
+    book: &OrderBook,
+    c: RecordInfusionDetails,
+) -> Result<crate::event::Infused, OrderError> {
+    check_infusion(book, &c.order, &c.site, c.at)?;
+    let order = order_of(book, &c.order)?;
+    let unit = order.product_unit.ok_or_else(|| OrderError::Invalid {
+        field: "order",
+        message: "the order has no product unit".into(),
+    })?;
+    if !c.volume_ml.is_finite() || c.volume_ml <= 0.0 || c.volume_ml > COLLECTION_VOLUME_ML_MAX {
+        return Err(OrderError::Invalid {
+            field: "volume_ml",
+            message: format!(
+                "give the infused volume in mL, above 0 and at most {COLLECTION_VOLUME_ML_MAX}"
+            ),
+        });
+    }
+    let route = c.route.trim();
+    if route.is_empty() || route.chars().count() > 100 {
+        return Err(OrderError::Invalid {
+            field: "route",
+            message: "give the route of administration, e.g. \"intravenous\" or \"hepatic artery\""
+                .into(),
+        });
+    }
+    if c.observations
+        .as_ref()
+        .is_some_and(|o| o.chars().count() > TEXT_CHARS_MAX)
+    {
+        return Err(OrderError::Invalid {
+            field: "observations",
+            message: format!("keep observations under {TEXT_CHARS_MAX} characters"),
+        });
+    }
+    let verified_at = order
+        .timeline
+        .iter()
+        .rev()
+        .find(|e| e.what == "bedside.verified")
+        .map(|e| e.at);
+    if c.started_at > c.at || verified_at.is_some_and(|v| c.started_at < v) {
+        return Err(OrderError::Invalid {
+            field: "started_at",
+            message: "the infusion starts after the bedside verification and not in the future"
+                .into(),
+        });
+    }
+    Ok(crate::event::Infused {
+        order: c.order,
+        unit,
+        volume_ml: c.volume_ml,
+        started_at: c.started_at,
+        route: route.to_string(),
+        observations: c.observations,
         by: c.by,
         site: c.site,
         at: c.at,

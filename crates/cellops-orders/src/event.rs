@@ -61,7 +61,8 @@ pub enum Milestone {
     /// QA released the product at risk (tests pending, justification and physician's
     /// acknowledgement recorded).
     ReleasedAtRisk,
-    /// The batch failed; the order needs a new collection.
+    /// The batch failed, or its starting material was rejected (past its hold time, damaged):
+    /// the order needs a new collection.
     BatchFailed,
     /// A dose from the allogeneic bank was allocated to the order.
     DoseAllocated,
@@ -204,6 +205,23 @@ pub struct MilestoneRecorded {
     pub at: Timestamp,
 }
 
+/// `order.infused`: the details of an infusion, recorded with custody's `infusion.recorded`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Infused {
+    pub order: OrderId,
+    pub unit: UnitCode,
+    pub volume_ml: f64,
+    pub started_at: Timestamp,
+    /// Route of administration ("intravenous", "hepatic artery").
+    pub route: String,
+    /// Observations during and after the infusion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observations: Option<String>,
+    pub by: UserId,
+    pub site: SiteId,
+    pub at: Timestamp,
+}
+
 /// What a follow-up record reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -250,6 +268,7 @@ pub enum OrderEvent {
     Placed(Placed),
     Collected(Collected),
     Milestone(MilestoneRecorded),
+    Infused(Infused),
     FollowUp(FollowUp),
     Refused(Refused),
 }
@@ -262,6 +281,7 @@ impl OrderEvent {
             OrderEvent::Placed(_) => "order.placed",
             OrderEvent::Collected(_) => "order.collected",
             OrderEvent::Milestone(_) => "order.milestone",
+            OrderEvent::Infused(_) => "order.infused",
             OrderEvent::FollowUp(_) => "order.follow_up",
             OrderEvent::Refused(_) => "order.refused",
         }
@@ -274,6 +294,7 @@ impl OrderEvent {
             OrderEvent::Placed(e) => serde_json::to_value(e),
             OrderEvent::Collected(e) => serde_json::to_value(e),
             OrderEvent::Milestone(e) => serde_json::to_value(e),
+            OrderEvent::Infused(e) => serde_json::to_value(e),
             OrderEvent::FollowUp(e) => serde_json::to_value(e),
             OrderEvent::Refused(e) => serde_json::to_value(e),
         };
@@ -290,6 +311,7 @@ impl OrderEvent {
             "order.placed" => read(payload).map(OrderEvent::Placed),
             "order.collected" => read(payload).map(OrderEvent::Collected),
             "order.milestone" => read(payload).map(OrderEvent::Milestone),
+            "order.infused" => read(payload).map(OrderEvent::Infused),
             "order.follow_up" => read(payload).map(OrderEvent::FollowUp),
             "order.refused" => read(payload).map(OrderEvent::Refused),
             _ => return None,
@@ -299,22 +321,25 @@ impl OrderEvent {
     /// The ledger stream the event belongs on.
     pub fn stream(&self) -> String {
         match self {
-            OrderEvent::Enrolled(e) => format!("patient/{}", e.subject),
+            OrderEvent::Enrolled(e) => {
+                format!("patient/{}", e.subject.as_str().to_ascii_lowercase())
+            }
             OrderEvent::Placed(e) => order_stream(&e.order),
             OrderEvent::Collected(e) => order_stream(&e.order),
             OrderEvent::Milestone(e) => order_stream(&e.order),
+            OrderEvent::Infused(e) => order_stream(&e.order),
             OrderEvent::FollowUp(e) => order_stream(&e.order),
             OrderEvent::Refused(e) => match &e.order {
                 Some(o) => order_stream(o),
-                None => format!("refusals/{}", e.site),
+                None => format!("refusals/{}", e.site.as_str().to_ascii_lowercase()),
             },
         }
     }
 }
 
-/// The ledger stream of an order.
+/// The ledger stream of an order (streams are lowercase).
 pub fn order_stream(order: &OrderId) -> String {
-    format!("order/{order}")
+    format!("order/{}", order.as_str().to_ascii_lowercase())
 }
 
 const fn ev(name: &'static str, description: &'static str) -> EventType {
@@ -342,6 +367,10 @@ pub const ORDER_EVENT_TYPES: &[EventType] = &[
     ev(
         "order.milestone",
         "a step of the vein-to-vein flow was done for an order",
+    ),
+    ev(
+        "order.infused",
+        "infusion details: volume, route, start, observations",
     ),
     ev(
         "order.follow_up",

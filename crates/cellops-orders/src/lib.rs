@@ -13,14 +13,15 @@ mod status;
 
 pub use book::{Order, OrderBook, RecordView, Stage, TimelineEntry};
 pub use decide::{
-    COLLECTION_VOLUME_ML_MAX, PlaceOrder, RecordCollection, RecordFollowUp, RecordMilestone,
-    TEXT_CHARS_MAX, check_bedside, check_infusion, decide_collection, decide_enrol,
-    decide_follow_up, decide_milestone, decide_place,
+    COLLECTION_VOLUME_ML_MAX, PlaceOrder, RecordCollection, RecordFollowUp, RecordInfusionDetails,
+    RecordMilestone, TEXT_CHARS_MAX, check_bedside, check_infusion, decide_collection,
+    decide_enrol, decide_follow_up, decide_infusion_details, decide_milestone, decide_place,
 };
 pub use error::OrderError;
 pub use event::{
-    Collected, Dose, EVENT_VERSION, Enrolled, FollowUp, FollowUpKind, MILESTONES, Milestone,
-    MilestoneRecorded, ORDER_EVENT_TYPES, OrderEvent, Placed, Refused, Window, order_stream,
+    Collected, Dose, EVENT_VERSION, Enrolled, FollowUp, FollowUpKind, Infused, MILESTONES,
+    Milestone, MilestoneRecorded, ORDER_EVENT_TYPES, OrderEvent, Placed, Refused, Window,
+    order_stream,
 };
 pub use product::{
     ALLO_CAR_T, BM_MSC, BODY_WEIGHT_KG_RANGE, Collection, DoseBasis, PRIME_CAR_T, PRODUCTS,

@@ -59,7 +59,7 @@ impl World {
         let payload = format!("{{\"signs_seq\":{placed}}}");
         self.book.apply(RecordView {
             seq: self.seq,
-            stream: &format!("order/{order}"),
+            stream: &order_stream(&OrderId::parse(order).unwrap()),
             event_type: "esig.signed",
             payload: &payload,
             actor: signer,

@@ -265,6 +265,7 @@ impl Accounts {
 pub fn may_sign(user: &User, meaning: &str, site: &SiteId) -> Result<(), String> {
     let allowed: &[Role] = match meaning {
         "Released" => &[Role::QaReleaser],
+        "Ordered" => &[Role::Physician],
         "Approved" => &[Role::QaReviewer, Role::QaReleaser],
         "Reviewed" => &[
             Role::QaReviewer,
@@ -275,7 +276,7 @@ pub fn may_sign(user: &User, meaning: &str, site: &SiteId) -> Result<(), String>
         "Verified" | "Performed" | "Authored" => &Role::WRITERS,
         other => {
             return Err(format!(
-                "meaning {other:?} is unknown: use Reviewed, Approved, Released, Verified, Performed or Authored"
+                "meaning {other:?} is unknown: use Reviewed, Approved, Released, Ordered, Verified, Performed or Authored"
             ));
         }
     };

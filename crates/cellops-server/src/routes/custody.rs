@@ -31,7 +31,7 @@ impl From<CustodyError> for ApiError {
 }
 
 /// The ledger record of a custody event, on the stream of the unit (or DIN range) it is about.
-fn record(event: &Event, stream: &str, actor: &str, site: &SiteId) -> NewRecord {
+pub(crate) fn custody_record(event: &Event, stream: &str, actor: &str, site: &SiteId) -> NewRecord {
     let payload: Value =
         serde_json::from_str(&event.to_json()).expect("custody events serialize to JSON");
     NewRecord::new(stream, event.type_name(), 1, payload, actor, site.as_str())
@@ -48,12 +48,12 @@ async fn append_events<B: Backend>(
 ) -> ApiResult<cellops_ledger::AppendOutcome> {
     let records = events
         .iter()
-        .map(|e| record(e, stream, &caller.user.id, site))
+        .map(|e| custody_record(e, stream, &caller.user.id, site))
         .collect();
     state.append(records, idempotency_key(headers)).await
 }
 
-fn stream_of(code: &UnitCode) -> String {
+pub(crate) fn unit_stream(code: &UnitCode) -> String {
     format!("unit/{}", code.to_string().to_ascii_lowercase())
 }
 
@@ -76,7 +76,15 @@ pub async fn allocate_dins<B: Backend>(
     AppJson(body): AppJson<AllocateBody>,
 ) -> ApiResult<Json<Value>> {
     let site = parse_site("site", &body.site)?;
-    caller.require(&[Role::Collector, Role::Operator, Role::SiteAdmin], &site)?;
+    caller.require(
+        &[
+            Role::Collector,
+            Role::Nurse,
+            Role::Operator,
+            Role::SiteAdmin,
+        ],
+        &site,
+    )?;
     state.sync().await?;
     let fin = state
         .custody
@@ -146,7 +154,7 @@ pub async fn create_unit<B: Backend>(
         at: state.clock.now(),
     };
     let events = decide_create_unit(&state.custody.lock().expect("custody lock"), &command)?;
-    let stream = stream_of(&code);
+    let stream = unit_stream(&code);
     append_events(&state, &events, &stream, &caller, &site, &headers).await?;
     let unit = state
         .custody
@@ -229,7 +237,7 @@ pub async fn derive<B: Backend>(
     };
     let events = decide_derive(&state.custody.lock().expect("custody lock"), &command)?;
     // Every derivation fact goes on the stream of the first parent: one place to read it.
-    let stream = stream_of(&command.parents[0]);
+    let stream = unit_stream(&command.parents[0]);
     let out = append_events(&state, &events, &stream, &caller, &site, &headers).await?;
     Ok(Json(json!({
         "children": child_codes,
@@ -273,7 +281,15 @@ pub async fn hand_off<B: Backend>(
         at: state.clock.now(),
     };
     let events = decide_hand_off(&state.custody.lock().expect("custody lock"), &command)?;
-    append_events(&state, &events, &stream_of(&code), &caller, &site, &headers).await?;
+    append_events(
+        &state,
+        &events,
+        &unit_stream(&code),
+        &caller,
+        &site,
+        &headers,
+    )
+    .await?;
     let unit = state
         .custody
         .lock()
@@ -328,12 +344,12 @@ pub async fn scan<B: Backend>(
         &user(&caller)?,
         state.clock.now(),
     );
-    let stream = stream_of(&unit);
+    let stream = unit_stream(&unit);
     match decided {
         Ok(event) => {
             let out = state
                 .append(
-                    vec![record(&event, &stream, &caller.user.id, &site)],
+                    vec![custody_record(&event, &stream, &caller.user.id, &site)],
                     idempotency_key(&headers),
                 )
                 .await?;
@@ -343,7 +359,12 @@ pub async fn scan<B: Backend>(
             // The refusal is a fact too: who scanned what, where, and why it was refused.
             state
                 .append(
-                    vec![record(&refusal.event, &stream, &caller.user.id, &site)],
+                    vec![custody_record(
+                        &refusal.event,
+                        &stream,
+                        &caller.user.id,
+                        &site,
+                    )],
                     idempotency_key(&headers),
                 )
                 .await?;

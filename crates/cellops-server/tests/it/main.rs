@@ -4,7 +4,9 @@
 mod api;
 mod batch;
 mod custody;
+mod orders;
 mod qc;
 mod schedule;
+mod storage;
 mod support;
 mod training;

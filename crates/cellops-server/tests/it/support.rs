@@ -1,6 +1,7 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use cellops_domain::{Role, SimClock, SiteId, Timestamp};
+use cellops_domain::{Clock, Role, SimClock, SiteId, Timestamp};
+use cellops_ledger::postgres::Postgres;
 use cellops_ledger::sqlite::Sqlite;
 use cellops_ledger::{Backend, Ledger, LedgerConfig};
 use cellops_server::provision::{NewUser, add_user};
@@ -13,10 +14,29 @@ use tower::ServiceExt;
 
 pub const PASSWORD: &str = "long enough passphrase";
 
-pub struct TestApp {
-    pub state: AppState<Sqlite>,
+/// An app on a fresh ledger: SQLite in a temp dir ([`TestApp::new`]) or a fresh PostgreSQL
+/// database on the real server ([`TestApp::new_postgres`]).
+pub struct TestApp<B: Backend = Sqlite> {
+    pub state: AppState<B>,
     pub clock: Arc<SimClock>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
+    /// (admin URL, database) to drop when the test ends.
+    pg_database: Option<(String, String)>,
+}
+
+impl<B: Backend> Drop for TestApp<B> {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg_database.take() {
+            // On a plain thread: the synchronous client must not run inside the runtime.
+            let _ = std::thread::spawn(move || {
+                if let Ok(mut c) = postgres::Client::connect(&admin, postgres::NoTls) {
+                    let _ =
+                        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                }
+            })
+            .join();
+        }
+    }
 }
 
 pub struct Reply {
@@ -34,7 +54,61 @@ impl Reply {
     }
 }
 
-impl TestApp {
+/// Makes a fresh database on the real PostgreSQL server; returns (admin URL, name, URL).
+fn fresh_pg_database() -> (String, String, String) {
+    let admin = std::env::var("CELLOPS_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let name = format!(
+        "cellops_it_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut c = postgres::Client::connect(&admin, postgres::NoTls)
+        .expect("PostgreSQL at 127.0.0.1:5432 (scripts/setup-test-deps starts it)");
+    c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .unwrap();
+    c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    let base = admin.rsplit_once('/').unwrap().0;
+    let url = format!("{base}/{name}");
+    (admin, name, url)
+}
+
+impl TestApp<Sqlite> {
+    /// The demo network on a fresh SQLite ledger.
+    pub fn demo() -> TestApp<Sqlite> {
+        tokio::task::block_in_place(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("t.db").display());
+            TestApp::<Sqlite>::demo_on(&url, Some(dir))
+        })
+    }
+}
+
+impl TestApp<Postgres> {
+    /// The demo network on a fresh PostgreSQL database.
+    pub fn demo_postgres() -> TestApp<Postgres> {
+        tokio::task::block_in_place(|| {
+            let (admin, name, url) = fresh_pg_database();
+            let mut app = TestApp::<Postgres>::demo_on(&url, None);
+            app.pg_database = Some((admin, name));
+            app
+        })
+    }
+
+    /// The same app on a fresh database of the real PostgreSQL server
+    /// (`CELLOPS_TEST_PG`, default postgres://postgres@127.0.0.1:5432/postgres).
+    pub fn new_postgres() -> TestApp<Postgres> {
+        tokio::task::block_in_place(|| {
+            let (admin, name, url) = fresh_pg_database();
+            let mut app = TestApp::<Postgres>::on(&url, None);
+            app.pg_database = Some((admin, name));
+            app
+        })
+    }
+}
+
+impl TestApp<Sqlite> {
     /// A fresh app with users: admin (site_admin at cpc and hosp), qa (reviewer+releaser at
     /// cpc), op (operator at cpc), nurse (nurse at hosp), auditor (auditor at cpc).
     pub fn new() -> TestApp {
@@ -45,12 +119,116 @@ impl TestApp {
     fn new_blocking() -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        TestApp::<Sqlite>::on(&url, Some(dir))
+    }
+}
+
+impl<B: Backend> TestApp<B> {
+    /// The demo network (sites cpc-kyoto, hosp-kyoto, qc-kyoto; the demo users with their
+    /// passwords and training history) on the ledger at `url`, in a simulated clock.
+    pub fn demo_on(url: &str, dir: Option<tempfile::TempDir>) -> TestApp<B> {
+        let clock = Arc::new(SimClock::new(
+            Timestamp::from_unix_us(1_764_000_000_000_000).unwrap(),
+        ));
+        let mut config = LedgerConfig::new(event_catalog());
+        config.checkpoint_every_records = 64;
+        let ledger = Ledger::<B>::open(url, clock.clone(), config).unwrap();
+        let facilities = [
+            ("cpc-kyoto", "A9990"),
+            ("hosp-kyoto", "A9991"),
+            ("qc-kyoto", "A9992"),
+        ]
+        .iter()
+        .map(|(s, f)| {
+            (
+                SiteId::parse(s).unwrap(),
+                cellops_isbt::Fin::parse(f).unwrap(),
+            )
+        })
+        .collect();
+        let state = AppState::new(
+            ledger,
+            clock.clone(),
+            rand::rngs::StdRng::seed_from_u64(11),
+            ServerConfig {
+                facilities,
+                ..ServerConfig::default()
+            },
+        );
+        let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+        cellops_server::provision::seed_demo(&state.ledger, &mut rng, false).unwrap();
+        cellops_server::routes::training::seed_demo_training(&state.ledger, &mut rng, clock.now())
+            .unwrap();
+        state.sync_blocking().unwrap();
+        TestApp {
+            state,
+            clock,
+            _dir: dir,
+            pg_database: None,
+        }
+    }
+
+    /// Logs a demo user in (demo password), acknowledges the e-signature policy, and returns
+    /// an API token (sessions end after 12 hours; a simulated flow runs for weeks).
+    pub async fn demo_login(&self, user: &str) -> String {
+        let password = cellops_server::provision::demo_password(user);
+        let r = self
+            .call(
+                "POST",
+                "/api/auth/login",
+                Some(serde_json::json!({"user_id": user, "password": password})),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{user}: {:?}", r.body);
+        let cookie = r.set_cookie.expect("login sets a cookie");
+        let cookie = cookie.split(';').next().unwrap().to_string();
+        let r = self
+            .call("POST", "/api/auth/esig-policy", None, Some(&cookie), &[])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{user}: {:?}", r.body);
+        let r = self
+            .call(
+                "POST",
+                "/api/auth/tokens",
+                Some(serde_json::json!({"name": "flow", "password": password})),
+                Some(&cookie),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{user}: {:?}", r.body);
+        r.body["token"].as_str().unwrap().to_string()
+    }
+
+    /// Advances the simulated clock.
+    pub fn advance_hours(&self, hours: u64) {
+        self.clock.advance_us(hours * 3_600_000_000);
+    }
+
+    /// Verifies the whole ledger against the site key and returns the record count.
+    pub fn verify_ledger(&self) -> u64 {
+        let trusted = self.state.ledger.verifier().clone();
+        tokio::task::block_in_place(|| {
+            self.state.ledger.checkpoint_now().unwrap();
+            let report = self
+                .state
+                .ledger
+                .read(|b| cellops_ledger::bundle::verify_store(b, &trusted))
+                .unwrap();
+            assert!(report.is_ok(), "ledger verifies: {:?}", report.problem);
+            report.records_checked
+        })
+    }
+
+    /// The app on the ledger at `url`, with the test users.
+    fn on(url: &str, dir: Option<tempfile::TempDir>) -> TestApp<B> {
         let clock = Arc::new(SimClock::new(
             Timestamp::from_unix_us(1_764_000_000_000_000).unwrap(),
         ));
         let mut config = LedgerConfig::new(event_catalog());
         config.checkpoint_every_records = 16;
-        let ledger = Ledger::<Sqlite>::open(&url, clock.clone(), config).unwrap();
+        let ledger = Ledger::<B>::open(url, clock.clone(), config).unwrap();
         let state = AppState::new(
             ledger,
             clock.clone(),
@@ -112,6 +290,7 @@ impl TestApp {
             state,
             clock,
             _dir: dir,
+            pg_database: None,
         }
     }
 
@@ -184,9 +363,7 @@ impl TestApp {
 
     /// Event types of every record in the ledger, in order.
     pub fn event_types(&self) -> Vec<String> {
-        self.state
-            .ledger
-            .read(|b| b.records(1, 10_000))
+        tokio::task::block_in_place(|| self.state.ledger.read(|b| b.records(1, 10_000)))
             .unwrap()
             .into_iter()
             .map(|r| r.event_type)
