@@ -114,9 +114,32 @@ async def refresh(dev):
             await n["sensor:" + name].write_value(v(latest[i], ua.VariantType.Double))
 
 
+class Refused(Exception):
+    """A method call the device refuses: answered with `code`, the reason in LastError."""
+
+    def __init__(self, reason, code=ua.StatusCodes.BadInvalidArgument):
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
 def refuse(dev, reason, code=ua.StatusCodes.BadInvalidArgument):
-    dev.last_error = reason
-    raise ua.UaStatusCodeError(code)
+    raise Refused(reason, code)
+
+
+def guarded(dev, method):
+    """asyncua answers any exception with BadUnexpectedError; a refusal must return its
+    own status code, with LastError written before the answer."""
+
+    async def call(parent, *args):
+        try:
+            return await method(parent, *args)
+        except Refused as r:
+            dev.last_error = r.reason
+            await dev.nodes["LastError"].write_value(v(r.reason, ua.VariantType.String))
+            return ua.StatusCode(r.code)
+
+    return call
 
 
 def parse_set_points(dev, names, values):
@@ -173,7 +196,7 @@ def make_methods(dev):
             v([s[3] for s in chosen], ua.VariantType.Double),
         ]
 
-    return start_program, stop, set_target_values, read_samples
+    return [guarded(dev, m) for m in (start_program, stop, set_target_values, read_samples)]
 
 
 async def build(server, idx, dev):
@@ -222,7 +245,10 @@ async def build(server, idx, dev):
     await var(alarms, "CultureUnit.Alarms.Messages", "Messages", [], S)
     await var(alarms, "CultureUnit.Alarms.Times", "Times", [], ua.VariantType.DateTime)
     await var(unit, "CultureUnit.DeviceTime", "DeviceTime", now(), ua.VariantType.DateTime)
-    await var(unit, "CultureUnit.LastSampleSeq", "LastSampleSeq", 0, ua.VariantType.UInt64)
+    if dev.args.garbage == "types":
+        await var(unit, "CultureUnit.LastSampleSeq", "LastSampleSeq", "0", ua.VariantType.String)
+    else:
+        await var(unit, "CultureUnit.LastSampleSeq", "LastSampleSeq", 0, ua.VariantType.UInt64)
 
     start_program, stop, set_target_values, read_samples = make_methods(dev)
     T = ua.VariantType
