@@ -4,7 +4,7 @@ use crate::bench::{BenchReport, BenchResult};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Area to measure: ledger, scan, twin, culture, crash.
+    /// Area to measure: ledger, scan, twin, culture, crash, schedule.
     pub area: String,
     /// Print one JSON object on stdout instead of human-readable lines.
     #[arg(long)]
@@ -30,9 +30,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             crate::bench_culture::run(args.quick)?,
         ),
         "crash" => crate::bench_crash::run(args.cycles, args.quick, args.json)?,
+        "schedule" => (None, crate::bench_schedule::run(args.quick)?),
         "ui" => (Some("sqlite".to_string()), crate::bench_ui::run(args.quick)?),
         other => {
-            anyhow::bail!("unknown bench area {other:?}: choose one of ledger, scan, twin, culture, crash")
+            anyhow::bail!("unknown bench area {other:?}: choose one of ledger, scan, twin, culture, crash, schedule")
         }
     };
     let report = BenchReport::new(&args.area, backend, results);

@@ -8,6 +8,7 @@ mod bench_crash;
 mod bench_culture;
 mod bench_ledger;
 mod bench_scan;
+mod bench_schedule;
 mod bench_ui;
 mod bench_twin;
 mod cmd_bench;
@@ -15,6 +16,7 @@ mod cmd_isbt;
 mod cmd_label;
 mod cmd_ledger;
 mod cmd_recipe;
+mod cmd_schedule;
 mod cmd_serve;
 mod cmd_training;
 mod cmd_twin;
@@ -54,6 +56,8 @@ enum Command {
     Bench(cmd_bench::BenchArgs),
     /// Process models (digital twin): simulate, predict and plot cultures.
     Twin(cmd_twin::TwinArgs),
+    /// Scheduling and capacity: plan an instance, generate instances, check a booking.
+    Schedule(cmd_schedule::ScheduleArgs),
     /// Training and qualification: check or import a curriculum, print the training matrix.
     Training(cmd_training::TrainingArgs),
 }
@@ -69,6 +73,7 @@ fn main() -> std::process::ExitCode {
         Command::Bench(args) => cmd_bench::run(args),
         Command::Isbt(args) => cmd_isbt::run(args),
         Command::Twin(args) => cmd_twin::run(args),
+        Command::Schedule(args) => cmd_schedule::run(args),
         Command::Training(args) => cmd_training::run(args),
     };
     match result {

@@ -1,0 +1,244 @@
+//! `cellops bench schedule`: the cellops optimiser against Google OR-Tools CP-SAT on the same
+//! generated instances, same objective, same run (`tools/schedule_cpsat.py`), plus the
+//! latency of a booking check on a busy network.
+//!
+//! Per instance: both objectives (ratio CP-SAT / cellops, goal ≥ 0.98, i.e. within 2 %), the
+//! gap in percent, and both times (ratio CP-SAT time / cellops time, goal ≥ 10). CP-SAT's
+//! plan is re-checked by `cellops_schedule::verify::check`, so both sides are held to the
+//! same rules and the same objective. Set-up: `python3 -m pip install ortools`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use cellops_schedule::booking::{BookingRequest, Planner, Reservation};
+use cellops_schedule::generate::{GenParams, generate};
+use cellops_schedule::optimise::{Options, optimise};
+use cellops_schedule::{Network, Slot};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::bench::{BenchResult, median};
+
+/// Booking checks timed for the latency figure.
+const BOOKING_CHECKS: usize = 300;
+
+fn script() -> PathBuf {
+    let local = Path::new("tools/schedule_cpsat.py");
+    if local.exists() {
+        return local.to_path_buf();
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/schedule_cpsat.py")
+}
+
+struct CpSat {
+    status: String,
+    objective: i64,
+    bound: f64,
+    solve_s: f64,
+    version: String,
+    plans: Vec<Vec<Slot>>,
+}
+
+fn run_cpsat(path: &Path, net: &Network, limit_s: f64, workers: usize) -> anyhow::Result<CpSat> {
+    let out = std::process::Command::new("python3")
+        .arg(script())
+        .arg(path)
+        .args([
+            "--time-limit",
+            &limit_s.to_string(),
+            "--workers",
+            &workers.to_string(),
+        ])
+        .output()
+        .context(
+            "running python3 tools/schedule_cpsat.py (install: python3 -m pip install ortools)",
+        )?;
+    if !out.status.success() {
+        bail!(
+            "tools/schedule_cpsat.py failed ({}): {}; install: python3 -m pip install ortools",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("CP-SAT output is not JSON")?;
+    let status = v["status"].as_str().unwrap_or("?").to_string();
+    let Some(objective) = v["objective"].as_i64() else {
+        bail!(
+            "CP-SAT found no solution on {} (status {status})",
+            path.display()
+        );
+    };
+    let mut plans = Vec::new();
+    for (k, o) in v["orders"]
+        .as_array()
+        .context("CP-SAT output has no orders")?
+        .iter()
+        .enumerate()
+    {
+        if o["id"].as_str() != Some(net.orders[k].id.as_str()) {
+            bail!("CP-SAT output order {k} is not {}", net.orders[k].id);
+        }
+        let slots = o["slots"]
+            .as_array()
+            .context("slots")?
+            .iter()
+            .map(|s| Slot {
+                start: s[0].as_i64().unwrap_or(-1),
+                end: s[1].as_i64().unwrap_or(-1),
+            })
+            .collect();
+        plans.push(slots);
+    }
+    Ok(CpSat {
+        status,
+        objective,
+        bound: v["bound"].as_f64().unwrap_or(f64::NAN),
+        solve_s: v["solve_s"].as_f64().unwrap_or(f64::NAN),
+        version: v["version"].as_str().unwrap_or("?").to_string(),
+        plans,
+    })
+}
+
+pub fn run(quick: bool) -> anyhow::Result<Vec<BenchResult>> {
+    let (sizes, limit_s): (&[(usize, u64)], f64) = if quick {
+        (&[(50, 1), (100, 2)], 10.0)
+    } else {
+        (&[(50, 1), (150, 2), (300, 3), (500, 4)], 60.0)
+    };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let dir = tempfile::tempdir()?;
+    let mut results = Vec::new();
+    let mut busiest: Option<(Network, Vec<Vec<Slot>>)> = None;
+    for &(n, seed) in sizes {
+        let name = format!("gen-n{n}-s{seed}");
+        let inst = generate(
+            &GenParams::year(&name, n),
+            &mut ChaCha8Rng::seed_from_u64(seed),
+        );
+        let path = dir.path().join(format!("{name}.json"));
+        std::fs::write(&path, serde_json::to_string(&inst)?)?;
+        let net = Network::new(inst)?;
+        eprintln!("bench schedule: {name}: cellops …");
+        let runs = if quick || n >= 300 { 3 } else { 5 };
+        let mut times = Vec::new();
+        let mut plan = None;
+        for _ in 0..runs {
+            let t0 = Instant::now();
+            let (sched, stats) = optimise(&net, Options::default());
+            times.push(t0.elapsed());
+            plan = Some((sched.slots, stats.cost));
+        }
+        let ours_s = median(&mut times).as_secs_f64();
+        let (ours_plans, ours) = plan.expect("at least one run");
+        let checked =
+            cellops_schedule::verify::check(&net, &ours_plans).map_err(anyhow::Error::msg)?;
+        anyhow::ensure!(
+            checked == ours,
+            "cellops objective {ours} but the plan costs {checked}"
+        );
+        eprintln!("bench schedule: {name}: CP-SAT ({limit_s} s, {workers} workers) …");
+        let cp = run_cpsat(&path, &net, limit_s, workers)?;
+        let cp_checked = cellops_schedule::verify::check(&net, &cp.plans)
+            .map_err(|e| anyhow::anyhow!("CP-SAT's plan for {name} breaks a rule: {e}"))?;
+        anyhow::ensure!(
+            cp_checked == cp.objective,
+            "CP-SAT reports objective {} but its plan costs {cp_checked} under the cellops rules",
+            cp.objective
+        );
+        let baseline = format!(
+            "OR-Tools CP-SAT {} ({limit_s} s limit, {workers} workers, status {}, bound {:.0}), same instance and objective",
+            cp.version, cp.status, cp.bound
+        );
+        results.push(BenchResult::against(
+            &format!("schedule_{name}_objective"),
+            "weighted days",
+            ours as f64,
+            &baseline,
+            cp.objective as f64,
+            false,
+            0.98,
+        ));
+        results.push(BenchResult::absolute(
+            &format!("schedule_{name}_gap"),
+            "% above CP-SAT",
+            (ours - cp.objective) as f64 / cp.objective as f64 * 100.0,
+            false,
+            Some(2.0),
+        ));
+        results.push(BenchResult::against(
+            &format!("schedule_{name}_time"),
+            "s",
+            ours_s,
+            &format!("CP-SAT solve time, {}", baseline),
+            cp.solve_s,
+            false,
+            10.0,
+        ));
+        busiest = Some((net, ours_plans));
+    }
+    let (net, plans) = busiest.expect("at least one instance");
+    results.push(booking_latency(&net, &plans)?);
+    Ok(results)
+}
+
+/// p99 of a booking check (feasible or not, with alternatives) on a network whose every
+/// order is booked.
+fn booking_latency(net: &Network, plans: &[Vec<Slot>]) -> anyhow::Result<BenchResult> {
+    let mut planner = Planner::from_instance(net.instance().clone())?;
+    for (o, slots) in plans.iter().enumerate() {
+        let x = &net.orders[o];
+        planner.reserve(&Reservation {
+            id: x.id.clone(),
+            product: net.product_id(x.product).to_string(),
+            hospital: net.site_id(x.hospital).to_string(),
+            weight: x.weight,
+            earliest_day: x.earliest,
+            due_day: x.due,
+            latest_day: x.latest,
+            slots: slots.clone(),
+        });
+    }
+    let inst = net.instance();
+    let hospitals: Vec<&str> = inst
+        .sites
+        .iter()
+        .filter(|s| s.kind == cellops_schedule::instance::SiteKind::Hospital)
+        .map(|s| s.id.as_str())
+        .collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(99);
+    let mut samples: Vec<Duration> = Vec::with_capacity(BOOKING_CHECKS);
+    let mut feasible = 0;
+    for _ in 0..BOOKING_CHECKS {
+        let product = &inst.products[rng.gen_range(0..inst.products.len())].id;
+        let hospital = hospitals[rng.gen_range(0..hospitals.len())];
+        let today = rng.gen_range(0..300);
+        let request = BookingRequest {
+            product: product.clone(),
+            hospital: hospital.to_string(),
+            collection_date: net.date_of(today + rng.gen_range(0..30)),
+            earliest_date: None,
+            latest_infusion: None,
+            due_date: None,
+            weight: None,
+        };
+        let t0 = Instant::now();
+        let answer = planner.check(&request, today)?;
+        samples.push(t0.elapsed());
+        feasible += usize::from(matches!(
+            answer,
+            cellops_schedule::booking::Answer::Feasible(_)
+        ));
+    }
+    samples.sort();
+    let p99 = samples[samples.len() * 99 / 100].as_secs_f64() * 1000.0;
+    eprintln!("bench schedule: booking checks: {feasible}/{BOOKING_CHECKS} feasible as asked");
+    Ok(BenchResult::absolute(
+        &format!("schedule_booking_check_p99_{}", inst.name),
+        "ms",
+        p99,
+        false,
+        Some(100.0),
+    ))
+}
