@@ -119,6 +119,20 @@ fn serve<B: Backend>(url: &str, args: &ServeArgs) -> anyhow::Result<std::process
         let created = state
             .with_rng(|rng| seed_demo(&state.ledger, rng, any_user))
             .context("loading the demo data")?;
+        let training = state
+            .with_rng(|rng| {
+                cellops_server::routes::training::seed_demo_training(
+                    &state.ledger,
+                    rng,
+                    state.clock.now(),
+                )
+            })
+            .context("loading the demo training records")?;
+        if training > 0 {
+            println!(
+                "demo training history loaded ({training} records): everyone is qualified for their role except op-suzuki, who failed the aseptic media fill"
+            );
+        }
         state
             .sync_blocking()
             .map_err(|e| anyhow::anyhow!("{}", e.message))?;
