@@ -20,10 +20,12 @@ const SAMPLES_QUICK: usize = 24 * 60;
 const IMPORT_GOAL_MS: f64 = 50.0;
 /// The import may cost at most 2× the bare parse of the same bytes.
 const BARE_PARSE_RATIO_GOAL: f64 = 0.5;
+/// Minute of the week at which a warm episode starts (mid-week).
+const WEEK_MIDDLE: usize = 7 * 24 * 60 / 2;
 /// 2026-03-01T00:00:00Z.
 const START_US: i64 = 1_772_323_200_000_000;
 
-/// A deterministic trace: vapour-phase temperatures with a slow wobble and, once a week, a
+/// A deterministic trace: vapour-phase temperatures with a slow wobble and, mid-week, a
 /// 20-minute warm episode (so that the excursion search finds something).
 fn trace_csv(samples: usize) -> String {
     let start = Timestamp::from_unix_us(START_US).expect("a valid instant");
@@ -32,7 +34,8 @@ fn trace_csv(samples: usize) -> String {
     for i in 0..samples {
         let at = start.plus_us(i as i64 * 60_000_000);
         let wobble = ((i % 97) as f64 - 48.0) / 10.0;
-        let warm = if i % (7 * 24 * 60) < 20 && i > 0 {
+        let week_minute = i % (7 * 24 * 60);
+        let warm = if (WEEK_MIDDLE..WEEK_MIDDLE + 20).contains(&week_minute) {
             45.0
         } else {
             0.0
