@@ -448,7 +448,8 @@ pub async fn pack<B: Backend>(
     }
     records.push(cold_record(
         &packed,
-        &shipment_stream(&shipment), user.as_str(),
+        &shipment_stream(&shipment),
+        user.as_str(),
         &site,
     ));
     let out = state.append(records, idempotency_key(&headers)).await?;
@@ -717,7 +718,8 @@ pub async fn receive<B: Backend>(
     }
     records.push(cold_record(
         &received,
-        &shipment_stream(&shipment), user.as_str(),
+        &shipment_stream(&shipment),
+        user.as_str(),
         &site,
     ));
     let out = state.append(records, idempotency_key(&headers)).await?;
