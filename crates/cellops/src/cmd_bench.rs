@@ -30,6 +30,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             crate::bench_culture::run(args.quick)?,
         ),
         "crash" => crate::bench_crash::run(args.cycles, args.quick, args.json)?,
+        "release" => (None, crate::bench_release::run(args.quick)?),
         "schedule" => (None, crate::bench_schedule::run(args.quick)?),
         "ui" => (Some("sqlite".to_string()), crate::bench_ui::run(args.quick)?),
         other => {

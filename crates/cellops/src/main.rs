@@ -7,11 +7,13 @@ mod bench;
 mod bench_crash;
 mod bench_culture;
 mod bench_ledger;
+mod bench_release;
 mod bench_scan;
 mod bench_schedule;
 mod bench_ui;
 mod bench_twin;
 mod cmd_bench;
+mod cmd_coa;
 mod cmd_isbt;
 mod cmd_label;
 mod cmd_ledger;
@@ -60,6 +62,8 @@ enum Command {
     Schedule(cmd_schedule::ScheduleArgs),
     /// Training and qualification: check or import a curriculum, print the training matrix.
     Training(cmd_training::TrainingArgs),
+    /// Certificate of analysis of a batch as PDF, built from the ledger.
+    Coa(cmd_coa::CoaArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -75,6 +79,7 @@ fn main() -> std::process::ExitCode {
         Command::Twin(args) => cmd_twin::run(args),
         Command::Schedule(args) => cmd_schedule::run(args),
         Command::Training(args) => cmd_training::run(args),
+        Command::Coa(args) => cmd_coa::run(args),
     };
     match result {
         Ok(code) => code,
