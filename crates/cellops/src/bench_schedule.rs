@@ -142,11 +142,17 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<BenchResult>> {
         let cp = run_cpsat(&path, &net, limit_s, workers)?;
         let cp_checked = cellops_schedule::verify::check(&net, &cp.plans)
             .map_err(|e| anyhow::anyhow!("CP-SAT's plan for {name} breaks a rule: {e}"))?;
+        // CP-SAT's cost variables are bounded from below only, so a plan that is not proven
+        // optimal may report slack; its plan's true cost under the same rules is what counts.
         anyhow::ensure!(
-            cp_checked == cp.objective,
+            cp_checked <= cp.objective,
             "CP-SAT reports objective {} but its plan costs {cp_checked} under the cellops rules",
             cp.objective
         );
+        let cp = CpSat {
+            objective: cp_checked,
+            ..cp
+        };
         let baseline = format!(
             "OR-Tools CP-SAT {} ({limit_s} s limit, {workers} workers, status {}, bound {:.0}), same instance and objective",
             cp.version, cp.status, cp.bound
