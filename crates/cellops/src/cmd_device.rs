@@ -1,0 +1,146 @@
+//! `cellops device …`: culture devices. `serve-opcua` runs a simulated device (the twin in
+//! accelerated time) and exposes it as an OPC UA server (node model: docs/devices.md).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use cellops_device::SimulatedDevice;
+use cellops_domain::Clock;
+use cellops_opcua::{DeviceServer, ServerOptions};
+use cellops_twin::Product;
+use time::OffsetDateTime;
+
+use crate::wall_clock::WallClock;
+
+/// Fastest simulated time, simulated seconds per wall second (a 12-day culture in ~10 s).
+const SPEED_MAX: f64 = 100_000.0;
+/// How often the simulated device is advanced to the accelerated clock.
+const TICK: Duration = Duration::from_millis(200);
+
+#[derive(clap::Args)]
+pub struct DeviceArgs {
+    #[command(subcommand)]
+    command: DeviceCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum DeviceCommand {
+    /// Run a simulated culture device and serve it over OPC UA (LADS-style node model).
+    ServeOpcua(ServeOpcuaArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeOpcuaArgs {
+    /// Device id (asset number) shown as Identification/AssetId.
+    #[arg(long, default_value = "sim-1")]
+    device_id: String,
+    /// Culture in the device: prime-car-t, allo-car-t or bm-msc.
+    #[arg(long, default_value = "prime-car-t")]
+    product: String,
+    /// Seed for lot variability and sensor noise.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Host to listen on and advertise.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// TCP port (4840 is OPC UA's registered port; 0 picks a free one).
+    #[arg(long, default_value_t = 4840)]
+    port: u16,
+    /// Simulated seconds per wall second (1 = real time).
+    #[arg(long, default_value_t = 60.0)]
+    speed: f64,
+    /// Seconds of simulated time between samples.
+    #[arg(long, default_value_t = 60)]
+    sample_period_s: u32,
+    /// Put a running program into the safe state after this many wall seconds without
+    /// client contact (0: no watchdog).
+    #[arg(long, default_value_t = 30)]
+    watchdog_seconds: u64,
+    /// Directory for the OPC UA stack's PKI files (default: a temporary directory).
+    #[arg(long)]
+    pki_dir: Option<std::path::PathBuf>,
+}
+
+pub fn run(args: DeviceArgs) -> anyhow::Result<std::process::ExitCode> {
+    match args.command {
+        DeviceCommand::ServeOpcua(a) => serve_opcua(a),
+    }
+}
+
+fn wall_now() -> anyhow::Result<OffsetDateTime> {
+    let us = WallClock.now().unix_us();
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
+        .context("wall clock out of range")
+}
+
+fn serve_opcua(args: ServeOpcuaArgs) -> anyhow::Result<std::process::ExitCode> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    if !(args.speed >= 1.0 && args.speed <= SPEED_MAX) {
+        anyhow::bail!("--speed {} must be within 1..={SPEED_MAX}", args.speed);
+    }
+    let product = Product::parse(&args.product).map_err(|e| anyhow::anyhow!("--product: {e}"))?;
+    let origin = wall_now()?;
+    let device = SimulatedDevice::new(
+        &args.device_id,
+        product,
+        args.seed,
+        origin,
+        args.sample_period_s,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let device = Arc::new(Mutex::new(device));
+    let temp_pki;
+    let pki_dir = match args.pki_dir {
+        Some(dir) => dir,
+        None => {
+            temp_pki = tempfile::tempdir().context("creating a PKI directory")?;
+            temp_pki.path().to_path_buf()
+        }
+    };
+    let options = ServerOptions {
+        host: args.host.clone(),
+        port: args.port,
+        manufacturer: "cellops".into(),
+        watchdog: (args.watchdog_seconds > 0).then(|| Duration::from_secs(args.watchdog_seconds)),
+        pki_dir,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let server = DeviceServer::start(device.clone(), &options).await?;
+        println!(
+            "serving simulated device {} ({}) at {} (namespace {}, {}x time)",
+            args.device_id,
+            args.product,
+            server.endpoint_url(),
+            cellops_opcua::model::NAMESPACE_URI,
+            args.speed
+        );
+        let started = Instant::now();
+        let mut tick = tokio::time::interval(TICK);
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        loop {
+            tokio::select! {
+                _ = &mut ctrl_c => break,
+                _ = tick.tick() => {
+                    let simulated = started.elapsed().as_secs_f64() * args.speed;
+                    let now = origin + time::Duration::seconds_f64(simulated);
+                    let advanced = device.lock().unwrap_or_else(|p| p.into_inner()).advance_to(now);
+                    if let Err(e) = advanced {
+                        tracing::error!(error = %e, "the simulated device cannot advance");
+                    }
+                }
+            }
+        }
+        server.stop().await;
+        anyhow::Ok(())
+    })?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
