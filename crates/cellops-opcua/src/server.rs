@@ -249,6 +249,7 @@ fn object(space: &mut AddressSpace, ns: u16, node: &str, name: &str, parent: &No
         .insert(space);
 }
 
+/// A variable under `parent`; an array value makes it an array variable (value rank 1).
 fn variable(
     space: &mut AddressSpace,
     ns: u16,
@@ -257,12 +258,16 @@ fn variable(
     parent: &str,
     value: Variant,
     data_type: DataTypeId,
-    array: bool,
 ) {
+    let rank = if matches!(value, Variant::Array(_)) {
+        1
+    } else {
+        -1
+    };
     VariableBuilder::new(&id(ns, node), name, name)
         .value(value)
         .data_type(data_type)
-        .value_rank(if array { 1 } else { -1 })
+        .value_rank(rank)
         .component_of(id(ns, parent))
         .insert(space);
 }
@@ -294,7 +299,6 @@ fn add_nodes(space: &mut AddressSpace, ns: u16, info: &DeviceInfo, manufacturer:
         IDENTIFICATION,
         text(&info.id),
         DataTypeId::String,
-        false,
     );
     variable(
         space,
@@ -304,7 +308,6 @@ fn add_nodes(space: &mut AddressSpace, ns: u16, info: &DeviceInfo, manufacturer:
         IDENTIFICATION,
         text(manufacturer),
         DataTypeId::String,
-        false,
     );
     variable(
         space,
@@ -314,7 +317,6 @@ fn add_nodes(space: &mut AddressSpace, ns: u16, info: &DeviceInfo, manufacturer:
         IDENTIFICATION,
         text(&info.model),
         DataTypeId::String,
-        false,
     );
     object(space, ns, FUNCTIONAL_UNIT_SET, "FunctionalUnitSet", &device);
     object(space, ns, UNIT, "CultureUnit", &id(ns, FUNCTIONAL_UNIT_SET));
@@ -329,7 +331,6 @@ fn add_nodes(space: &mut AddressSpace, ns: u16, info: &DeviceInfo, manufacturer:
         STATE_MACHINE,
         text("Idle"),
         DataTypeId::String,
-        false,
     );
     variable(
         space,
@@ -339,7 +340,6 @@ fn add_nodes(space: &mut AddressSpace, ns: u16, info: &DeviceInfo, manufacturer:
         STATE_MACHINE,
         text(""),
         DataTypeId::String,
-        false,
     );
     MethodBuilder::new(&id(ns, START_PROGRAM), "StartProgram", "StartProgram")
         .component_of(id(ns, STATE_MACHINE))
@@ -387,7 +387,6 @@ fn add_nodes(space: &mut AddressSpace, ns: u16, info: &DeviceInfo, manufacturer:
         FUNCTION_SET,
         strings(names),
         DataTypeId::String,
-        true,
     );
     variable(
         space,
@@ -397,7 +396,6 @@ fn add_nodes(space: &mut AddressSpace, ns: u16, info: &DeviceInfo, manufacturer:
         FUNCTION_SET,
         strings(units),
         DataTypeId::String,
-        true,
     );
     for signal in &info.signals {
         let function = format!("{FUNCTION_SET}.{}", signal.name);
@@ -410,7 +408,6 @@ fn add_nodes(space: &mut AddressSpace, ns: u16, info: &DeviceInfo, manufacturer:
             &function,
             Variant::from(0.0),
             DataTypeId::Double,
-            false,
         );
     }
     variable(
@@ -421,7 +418,6 @@ fn add_nodes(space: &mut AddressSpace, ns: u16, info: &DeviceInfo, manufacturer:
         FUNCTION_SET,
         strings([]),
         DataTypeId::String,
-        true,
     );
     variable(
         space,
@@ -431,7 +427,6 @@ fn add_nodes(space: &mut AddressSpace, ns: u16, info: &DeviceInfo, manufacturer:
         FUNCTION_SET,
         doubles([]),
         DataTypeId::Double,
-        true,
     );
     MethodBuilder::new(
         &id(ns, SET_TARGET_VALUES),
@@ -465,7 +460,6 @@ fn add_nodes(space: &mut AddressSpace, ns: u16, info: &DeviceInfo, manufacturer:
         ACTIVE_PROGRAM,
         text(""),
         DataTypeId::String,
-        false,
     );
     variable(
         space,
@@ -475,7 +469,6 @@ fn add_nodes(space: &mut AddressSpace, ns: u16, info: &DeviceInfo, manufacturer:
         ACTIVE_PROGRAM,
         text(""),
         DataTypeId::String,
-        false,
     );
     variable(
         space,
@@ -485,7 +478,6 @@ fn add_nodes(space: &mut AddressSpace, ns: u16, info: &DeviceInfo, manufacturer:
         ACTIVE_PROGRAM,
         Variant::from(0.0),
         DataTypeId::Double,
-        false,
     );
     object(space, ns, RESULT_SET, "ResultSet", &id(ns, PROGRAM_MANAGER));
     variable(
@@ -496,7 +488,6 @@ fn add_nodes(space: &mut AddressSpace, ns: u16, info: &DeviceInfo, manufacturer:
         RESULT_SET,
         strings([]),
         DataTypeId::String,
-        true,
     );
     variable(
         space,
@@ -506,7 +497,6 @@ fn add_nodes(space: &mut AddressSpace, ns: u16, info: &DeviceInfo, manufacturer:
         RESULT_SET,
         doubles([]),
         DataTypeId::Double,
-        true,
     );
 
     object(space, ns, ALARMS, "Alarms", &unit);
@@ -518,7 +508,6 @@ fn add_nodes(space: &mut AddressSpace, ns: u16, info: &DeviceInfo, manufacturer:
         ALARMS,
         strings([]),
         DataTypeId::String,
-        true,
     );
     variable(
         space,
@@ -528,7 +517,6 @@ fn add_nodes(space: &mut AddressSpace, ns: u16, info: &DeviceInfo, manufacturer:
         ALARMS,
         strings([]),
         DataTypeId::String,
-        true,
     );
     variable(
         space,
@@ -538,7 +526,6 @@ fn add_nodes(space: &mut AddressSpace, ns: u16, info: &DeviceInfo, manufacturer:
         ALARMS,
         Variant::from(Vec::<DateTime>::new()),
         DataTypeId::DateTime,
-        true,
     );
     variable(
         space,
@@ -548,7 +535,6 @@ fn add_nodes(space: &mut AddressSpace, ns: u16, info: &DeviceInfo, manufacturer:
         UNIT,
         Variant::from(DateTime::null()),
         DataTypeId::DateTime,
-        false,
     );
     variable(
         space,
@@ -558,7 +544,6 @@ fn add_nodes(space: &mut AddressSpace, ns: u16, info: &DeviceInfo, manufacturer:
         UNIT,
         Variant::from(0u64),
         DataTypeId::UInt64,
-        false,
     );
     MethodBuilder::new(&id(ns, READ_SAMPLES), "ReadSamples", "ReadSamples")
         .component_of(unit.clone())
