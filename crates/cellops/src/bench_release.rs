@@ -56,14 +56,23 @@ fn batch_records() -> Vec<Record> {
                "recipe_version": "1.0.0", "units": ["A999026000001-S1234100"]}),
         None,
     )];
-    records.push(Record {
-        stream: format!("batch/{BATCH}"),
-        event_type: "batch.batch_completed".to_string(),
-        payload: json!({"type": "batch_completed", "version": 1, "at": "2026-03-01T00:00:00Z"})
-            .to_string(),
-        ..record(2, "", Value::Null, None)
-    });
-    let mut seq = 2;
+    let engine_records = [
+        json!({"type": "batch_started", "version": 1, "batch": BATCH, "product": "prime-car-t",
+               "recipe_version": "1.0.0", "recipe_hash": format!("sha256:{}", "ab".repeat(32)),
+               "by": "op", "at": "2026-03-01T00:00:00Z",
+               "first_step": {"id": "receive-apheresis", "position": {"phase_index": 0, "step_index": 0}}}),
+        json!({"type": "batch_completed", "version": 1, "at": "2026-03-01T00:00:00Z"}),
+    ];
+    for (i, payload) in engine_records.into_iter().enumerate() {
+        let kind = payload["type"].as_str().unwrap_or_default().to_string();
+        records.push(Record {
+            stream: format!("batch/{BATCH}"),
+            event_type: format!("batch.{kind}"),
+            payload: payload.to_string(),
+            ..record(2 + i as u64, "", Value::Null, None)
+        });
+    }
+    let mut seq = 3;
     let tests = spec.tests();
     let mut i = 0;
     while records.len() < BATCH_RECORDS {
