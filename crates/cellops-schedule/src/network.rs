@@ -360,7 +360,7 @@ impl Network {
                         || st.transit == Transit::Before)
                 {
                     c.fail(
-                        format!("{sf}"),
+                        sf.to_string(),
                         "the first stage has a gap, hold limit or transit before it".into(),
                         "remove min_gap_days, hold_max_days and transit \"before\" from the first stage",
                     );

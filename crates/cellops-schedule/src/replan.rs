@@ -307,9 +307,9 @@ pub fn replan(
         }
     }
     let mut changes = Vec::new();
-    for o in 0..net.orders.len() {
-        if before[o] != sched.slots[o] || reasons.contains_key(&o) {
-            let shift = match (before[o].last(), sched.slots[o].last()) {
+    for (o, was) in before.iter().enumerate() {
+        if *was != sched.slots[o] || reasons.contains_key(&o) {
+            let shift = match (was.last(), sched.slots[o].last()) {
                 (Some(a), Some(b)) if sched.slots[o].len() == net.order_route(o).stages.len() => {
                     Some(b.end - a.end)
                 }
@@ -322,7 +322,7 @@ pub fn replan(
                     .get(&o)
                     .cloned()
                     .unwrap_or_else(|| "re-placed".into()),
-                before: stages_out(net, o, &before[o]),
+                before: stages_out(net, o, was),
                 after: stages_out(net, o, &sched.slots[o]),
                 infusion_shift_days: shift,
             });
@@ -350,7 +350,7 @@ fn uses_in(net: &Network, sched: &Schedule, o: usize, r: usize, from: Day, to: D
         .any(|(k, slot): (usize, &Slot)| {
             route.stages[k].uses.iter().any(|&(res, off, days)| {
                 let s = slot.start + off;
-                res == r && s <= to && from <= s + days - 1
+                res == r && s <= to && from < s + days
             })
         })
 }

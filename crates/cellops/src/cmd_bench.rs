@@ -4,7 +4,7 @@ use crate::bench::{BenchReport, BenchResult};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Area to measure: ledger, scan, twin, culture, crash, schedule.
+    /// Area to measure: ledger, scan, twin, culture, coldchain, crash, schedule.
     pub area: String,
     /// Print one JSON object on stdout instead of human-readable lines.
     #[arg(long)]
@@ -21,6 +21,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     let (backend, results): (Option<String>, Vec<BenchResult>) = match args.area.as_str() {
         "ledger" => crate::bench_ledger::run(args.quick)?,
         "twin" => (None, crate::bench_twin::run(args.quick)?),
+        "coldchain" => (None, crate::bench_coldchain::run(args.quick)?),
         "scan" => (
             Some("sqlite".to_string()),
             crate::bench_scan::run(args.quick)?,
@@ -31,10 +32,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         ),
         "crash" => crate::bench_crash::run(args.cycles, args.quick, args.json)?,
         "release" => (None, crate::bench_release::run(args.quick)?),
+        "ui" => (
+            Some("sqlite".to_string()),
+            crate::bench_ui::run(args.quick)?,
+        ),
         "schedule" => (None, crate::bench_schedule::run(args.quick)?),
-        "ui" => (Some("sqlite".to_string()), crate::bench_ui::run(args.quick)?),
         other => {
-            anyhow::bail!("unknown bench area {other:?}: choose one of ledger, scan, twin, culture, crash, schedule")
+            anyhow::bail!(
+                "unknown bench area {other:?}: choose one of ledger, scan, twin, culture, coldchain, crash, schedule"
+            )
         }
     };
     let report = BenchReport::new(&args.area, backend, results);

@@ -4,19 +4,22 @@
 //! `main` prints an error as one clear line and exits non-zero.
 
 mod bench;
+mod bench_coldchain;
 mod bench_crash;
 mod bench_culture;
 mod bench_ledger;
 mod bench_release;
 mod bench_scan;
 mod bench_schedule;
-mod bench_ui;
 mod bench_twin;
+mod bench_ui;
 mod cmd_bench;
 mod cmd_coa;
+mod cmd_device;
 mod cmd_isbt;
 mod cmd_label;
 mod cmd_ledger;
+mod cmd_logger;
 mod cmd_recipe;
 mod cmd_schedule;
 mod cmd_serve;
@@ -58,12 +61,16 @@ enum Command {
     Bench(cmd_bench::BenchArgs),
     /// Process models (digital twin): simulate, predict and plot cultures.
     Twin(cmd_twin::TwinArgs),
+    /// Culture devices: serve a simulated device over OPC UA.
+    Device(cmd_device::DeviceArgs),
     /// Scheduling and capacity: plan an instance, generate instances, check a booking.
     Schedule(cmd_schedule::ScheduleArgs),
     /// Training and qualification: check or import a curriculum, print the training matrix.
     Training(cmd_training::TrainingArgs),
     /// Certificate of analysis of a batch as PDF, built from the ledger.
     Coa(cmd_coa::CoaArgs),
+    /// Temperature loggers: check a logger file, or import it into a shipment on a server.
+    Logger(cmd_logger::LoggerArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -77,9 +84,11 @@ fn main() -> std::process::ExitCode {
         Command::Bench(args) => cmd_bench::run(args),
         Command::Isbt(args) => cmd_isbt::run(args),
         Command::Twin(args) => cmd_twin::run(args),
+        Command::Device(args) => cmd_device::run(args),
         Command::Schedule(args) => cmd_schedule::run(args),
         Command::Training(args) => cmd_training::run(args),
         Command::Coa(args) => cmd_coa::run(args),
+        Command::Logger(args) => cmd_logger::run(args),
     };
     match result {
         Ok(code) => code,

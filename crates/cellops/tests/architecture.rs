@@ -52,8 +52,8 @@ fn pure_crates_do_no_io() {
         "cellops-label",
         "cellops-twin",
         "cellops-process",
-        "cellops-schedule",
         "cellops-device",
+        "cellops-schedule",
         "cellops-orders",
         "cellops-qc",
         "cellops-cold",
@@ -77,6 +77,21 @@ fn only_the_server_and_binary_know_http() {
     for (krate, d) in &deps {
         if krate != "cellops-server" && krate != "cellops" {
             assert!(!d.contains("axum"), "{krate} must not depend on axum");
+        }
+    }
+}
+
+#[test]
+fn only_the_opcua_crate_and_binary_pay_for_the_opc_ua_stack() {
+    // async-opcua is large (its generated core namespace alone takes minutes to build):
+    // keep it out of every crate that does not speak OPC UA.
+    let deps = workspace_dependencies();
+    for (krate, d) in &deps {
+        if krate != "cellops-opcua" && krate != "cellops" {
+            assert!(
+                !d.contains("async-opcua"),
+                "{krate} must not depend on async-opcua (use cellops-opcua)"
+            );
         }
     }
 }

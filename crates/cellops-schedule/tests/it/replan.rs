@@ -214,7 +214,7 @@ fn a_late_courier_moves_only_its_infusion() {
     assert_eq!(out.changes.len(), 1);
     assert_eq!(out.changes[0].infusion_shift_days, Some(2));
     assert_eq!(sched.slots[o][3].end, ship.end + 2);
-    unchanged_except(&before, &sched, &net, &[id.clone()]);
+    unchanged_except(&before, &sched, &net, std::slice::from_ref(&id));
     check_plan_except(&instance(N, SEED), &sched.slots, &[&id]);
 }
 

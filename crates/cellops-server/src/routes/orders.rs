@@ -704,6 +704,29 @@ pub async fn milestone<B: Backend>(
     Ok(Json(order_view(&order, state.clock.now())))
 }
 
+/// Refuses a unit the cold chain blocks (an excursion not assessed by QA, a rejected one,
+/// an expired storage limit): a hard stop before thaw, bedside and infusion.
+async fn require_cold_chain_clear<B: Backend>(
+    state: &AppState<B>,
+    caller: &Caller,
+    order: &OrderId,
+    action: &str,
+    site: &SiteId,
+    unit: &UnitCode,
+) -> ApiResult<()> {
+    match super::storage::cold_chain_block(state, unit) {
+        None => Ok(()),
+        Some(why) => {
+            let e = ApiError::new(
+                StatusCode::CONFLICT,
+                "cold_chain_blocked",
+                format!("STOP: unit {} may not be used: {why}", unit.eye_readable()),
+            );
+            Err(refuse(state, caller, Some(order), action, site, e).await)
+        }
+    }
+}
+
 #[derive(Deserialize)]
 pub struct ScanPair {
     /// The wristband as scanned (pseudonymous subject id).
@@ -761,6 +784,7 @@ pub async fn bedside<B: Backend>(
     })
     .await?;
     let order = order_snapshot(&state, &id)?;
+    require_cold_chain_clear(&state, &caller, &id, "bedside", &site, &unit).await?;
     let now = state.clock.now();
     let first = user_id(&caller)?;
     for checker in [&first, &second] {
@@ -866,6 +890,7 @@ pub async fn infusion<B: Backend>(
     })
     .await?;
     require_qualified(&state, &by, &site, "infusion.record", now).await?;
+    require_cold_chain_clear(&state, &caller, &id, "infusion", &site, &details.unit).await?;
     let events = {
         let custody = state.custody.lock().expect("custody lock");
         decide_infusion(

@@ -95,17 +95,6 @@ impl TestApp<Postgres> {
             app
         })
     }
-
-    /// The same app on a fresh database of the real PostgreSQL server
-    /// (`CELLOPS_TEST_PG`, default postgres://postgres@127.0.0.1:5432/postgres).
-    pub fn new_postgres() -> TestApp<Postgres> {
-        tokio::task::block_in_place(|| {
-            let (admin, name, url) = fresh_pg_database();
-            let mut app = TestApp::<Postgres>::on(&url, None);
-            app.pg_database = Some((admin, name));
-            app
-        })
-    }
 }
 
 impl TestApp<Sqlite> {

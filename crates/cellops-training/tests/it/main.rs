@@ -385,7 +385,8 @@ fn reports_answer_from_the_record() {
         "user,name,custody-handling,custody-handling expires_at,qa-release,qa-release expires_at"
     );
     assert!(
-        lines[1].starts_with("op,\"Tanaka, \"\"Hiro\"\"\",qualified,2028-01-02T00:00:00.000000Z,none,"),
+        lines[1]
+            .starts_with("op,\"Tanaka, \"\"Hiro\"\"\",qualified,2028-01-02T00:00:00.000000Z,none,"),
         "{}",
         lines[1]
     );
