@@ -8,6 +8,7 @@ mod bench_coldchain;
 mod bench_crash;
 mod bench_culture;
 mod bench_ledger;
+mod bench_recall;
 mod bench_release;
 mod bench_scan;
 mod bench_schedule;
