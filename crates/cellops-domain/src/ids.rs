@@ -98,8 +98,29 @@ id_type!(
     Stream, "stream", true
 );
 
+/// Crockford base-32 alphabet (no I, L, O, U: nothing to misread on a wristband or paper).
+pub const CROCKFORD_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// The low `5 × chars` bits of `random` in Crockford base 32, most significant first
+/// (`chars` ≤ 12). Callers draw `random` (injected randomness) and add their prefix.
+pub fn crockford_base32(random: u64, chars: usize) -> String {
+    assert!(chars <= 12, "at most 12 characters (60 bits) fit in a u64");
+    (0..chars)
+        .rev()
+        .map(|i| CROCKFORD_ALPHABET[((random >> (5 * i)) & 31) as usize] as char)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn crockford_writes_five_bits_per_character_most_significant_first() {
+        assert_eq!(super::crockford_base32(0, 3), "000");
+        assert_eq!(super::crockford_base32(31, 2), "0Z");
+        assert_eq!(super::crockford_base32((1 << 5) | 10, 2), "1A");
+        assert_eq!(super::crockford_base32(u64::MAX, 12), "ZZZZZZZZZZZZ");
+    }
+
     use super::*;
 
     #[test]

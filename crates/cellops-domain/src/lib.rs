@@ -10,5 +10,5 @@ mod ids;
 mod role;
 
 pub use clock::{Clock, SimClock, Timestamp, TimestampError};
-pub use ids::{IdError, SiteId, Stream, UserId};
+pub use ids::{CROCKFORD_ALPHABET, IdError, SiteId, Stream, UserId, crockford_base32};
 pub use role::{Role, RoleError};

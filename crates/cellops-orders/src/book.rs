@@ -206,18 +206,6 @@ impl OrderBook {
         self.enrolled.get(subject)
     }
 
-    /// Number of enrolled subjects.
-    pub fn subjects(&self) -> usize {
-        self.enrolled.len()
-    }
-
-    /// The order a unit belongs to (collected or product unit).
-    pub fn order_of_unit(&self, code: &UnitCode) -> Option<&Order> {
-        self.orders
-            .values()
-            .find(|o| o.product_unit.as_ref() == Some(code) || o.collected_units.contains(code))
-    }
-
     /// Applies one record; records of other types are ignored.
     pub fn apply(&mut self, r: RecordView<'_>) {
         match r.event_type {

@@ -6,8 +6,7 @@
 use crate::error::TrainingError;
 use cellops_domain::Timestamp;
 
-/// Crockford base-32 alphabet (no I, L, O, U: nothing to misread on paper).
-const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+use cellops_domain::CROCKFORD_ALPHABET as ALPHABET;
 /// Prefix of every certificate code.
 pub const CODE_PREFIX: &str = "CC";
 /// Base-32 characters in a code (60 bits).
@@ -15,11 +14,7 @@ pub const CODE_CHARS: usize = 12;
 
 /// The certificate code for 60 random bits from `random`: `CC-XXXX-XXXX-XXXX`.
 pub fn format_code(random: u64) -> String {
-    let mut chars = String::with_capacity(CODE_CHARS);
-    for i in (0..CODE_CHARS).rev() {
-        let index = ((random >> (5 * i)) & 31) as usize;
-        chars.push(ALPHABET[index] as char);
-    }
+    let chars = cellops_domain::crockford_base32(random, CODE_CHARS);
     format!(
         "{CODE_PREFIX}-{}-{}-{}",
         &chars[0..4],

@@ -247,7 +247,8 @@ async fn refuse<B: Backend>(
     }
 }
 
-/// Runs a decision against the order book; a refusal is recorded and answered.
+/// Runs a decision against the order book (the caller has synced the read models once at
+/// the start of the request); a refusal is recorded and answered.
 async fn decide<B: Backend, T>(
     state: &AppState<B>,
     caller: &Caller,
@@ -256,7 +257,6 @@ async fn decide<B: Backend, T>(
     site: &SiteId,
     f: impl FnOnce(&OrderBook) -> Result<T, OrderError>,
 ) -> ApiResult<T> {
-    state.sync().await?;
     let decided = state.read_model(|m: &mut Orders| f(&m.book));
     match decided {
         Ok(v) => Ok(v),
@@ -332,6 +332,7 @@ pub async fn enrol<B: Backend>(
     let subject = state.with_rng(|r| random_id(r, "S-", 10));
     let subject = SubjectId::parse(&subject).map_err(ApiError::internal)?;
     let (by, at) = (user_id(&caller)?, state.clock.now());
+    state.sync().await?;
     let enrolled = decide(&state, &caller, None, "enrol", &site, |book| {
         cellops_orders::decide_enrol(book, subject, site.clone(), by, at)
     })
@@ -347,14 +348,12 @@ pub async fn enrol<B: Backend>(
     Ok(Json(json!({ "subject": subject, "site": site })))
 }
 
-/// A random identifier: `prefix` and `len` characters of Crockford base32 (no I, L, O, U).
+/// A random identifier: `prefix` and `len` characters of Crockford base 32.
 fn random_id(rng: &mut impl Rng, prefix: &str, len: usize) -> String {
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-    let mut id = prefix.to_string();
-    for _ in 0..len {
-        id.push(ALPHABET[rng.gen_range(0..ALPHABET.len())] as char);
-    }
-    id
+    format!(
+        "{prefix}{}",
+        cellops_domain::crockford_base32(rng.r#gen(), len)
+    )
 }
 
 #[derive(Deserialize)]
@@ -448,6 +447,7 @@ pub async fn place<B: Backend>(
         physician: user_id(&caller)?,
         at: state.clock.now(),
     };
+    state.sync().await?;
     let placed = decide(&state, &caller, None, "order", &site, |book| {
         cellops_orders::decide_place(book, command)
     })
@@ -779,6 +779,7 @@ pub async fn bedside<B: Backend>(
     )
     .await
     .map_err(|e| e.field("second.password"))?;
+    state.sync().await?;
     let unit = decide(&state, &caller, Some(&id), "bedside", &site, |book| {
         cellops_orders::check_bedside(book, &id, &site)
     })
@@ -955,6 +956,7 @@ pub async fn follow_up<B: Backend>(
         site: site.clone(),
         at: now,
     };
+    state.sync().await?;
     let recorded = decide(&state, &caller, Some(&id), "follow_up", &site, |book| {
         cellops_orders::decide_follow_up(book, command)
     })

@@ -389,11 +389,15 @@ async fn deliver_and_infuse<B: Backend>(
     let r = app
         .get(&format!("/api/units/{product_unit}/trace"), &s.nurse)
         .await;
-    let trace = ok(&r).to_string();
-    assert!(
-        trace.contains("infusion.recorded") || trace.contains("infused"),
-        "{trace}"
-    );
+    let infusions: Vec<&Value> = ok(&r)["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "infusion.recorded")
+        .collect();
+    assert_eq!(infusions.len(), 1, "{:?}", r.body["timeline"]);
+    assert_eq!(infusions[0]["order"], order);
+    assert_eq!(infusions[0]["patient"], subject);
 }
 
 async fn autologous_prime<B: Backend>(app: TestApp<B>) {

@@ -54,6 +54,40 @@ impl Reply {
     }
 }
 
+/// The app on the ledger at `url` in a simulated clock, with these sites and their FINs.
+fn open_app<B: Backend>(
+    url: &str,
+    checkpoint_every_records: u64,
+    facilities: &[(&str, &str)],
+    rng_seed: u64,
+) -> (AppState<B>, Arc<SimClock>) {
+    let clock = Arc::new(SimClock::new(
+        Timestamp::from_unix_us(1_764_000_000_000_000).unwrap(),
+    ));
+    let mut config = LedgerConfig::new(event_catalog());
+    config.checkpoint_every_records = checkpoint_every_records;
+    let ledger = Ledger::<B>::open(url, clock.clone(), config).unwrap();
+    let facilities = facilities
+        .iter()
+        .map(|(s, f)| {
+            (
+                SiteId::parse(s).unwrap(),
+                cellops_isbt::Fin::parse(f).unwrap(),
+            )
+        })
+        .collect();
+    let state = AppState::new(
+        ledger,
+        clock.clone(),
+        rand::rngs::StdRng::seed_from_u64(rng_seed),
+        ServerConfig {
+            facilities,
+            ..ServerConfig::default()
+        },
+    );
+    (state, clock)
+}
+
 /// Makes a fresh database on the real PostgreSQL server; returns (admin URL, name, URL).
 fn fresh_pg_database() -> (String, String, String) {
     let admin = std::env::var("CELLOPS_TEST_PG")
@@ -116,33 +150,15 @@ impl<B: Backend> TestApp<B> {
     /// The demo network (sites cpc-kyoto, hosp-kyoto, qc-kyoto; the demo users with their
     /// passwords and training history) on the ledger at `url`, in a simulated clock.
     pub fn demo_on(url: &str, dir: Option<tempfile::TempDir>) -> TestApp<B> {
-        let clock = Arc::new(SimClock::new(
-            Timestamp::from_unix_us(1_764_000_000_000_000).unwrap(),
-        ));
-        let mut config = LedgerConfig::new(event_catalog());
-        config.checkpoint_every_records = 64;
-        let ledger = Ledger::<B>::open(url, clock.clone(), config).unwrap();
-        let facilities = [
-            ("cpc-kyoto", "A9990"),
-            ("hosp-kyoto", "A9991"),
-            ("qc-kyoto", "A9992"),
-        ]
-        .iter()
-        .map(|(s, f)| {
-            (
-                SiteId::parse(s).unwrap(),
-                cellops_isbt::Fin::parse(f).unwrap(),
-            )
-        })
-        .collect();
-        let state = AppState::new(
-            ledger,
-            clock.clone(),
-            rand::rngs::StdRng::seed_from_u64(11),
-            ServerConfig {
-                facilities,
-                ..ServerConfig::default()
-            },
+        let (state, clock) = open_app::<B>(
+            url,
+            64,
+            &[
+                ("cpc-kyoto", "A9990"),
+                ("hosp-kyoto", "A9991"),
+                ("qc-kyoto", "A9992"),
+            ],
+            11,
         );
         let mut rng = rand::rngs::StdRng::seed_from_u64(12);
         cellops_server::provision::seed_demo(&state.ledger, &mut rng, false).unwrap();
@@ -212,30 +228,7 @@ impl<B: Backend> TestApp<B> {
 
     /// The app on the ledger at `url`, with the test users.
     fn on(url: &str, dir: Option<tempfile::TempDir>) -> TestApp<B> {
-        let clock = Arc::new(SimClock::new(
-            Timestamp::from_unix_us(1_764_000_000_000_000).unwrap(),
-        ));
-        let mut config = LedgerConfig::new(event_catalog());
-        config.checkpoint_every_records = 16;
-        let ledger = Ledger::<B>::open(url, clock.clone(), config).unwrap();
-        let state = AppState::new(
-            ledger,
-            clock.clone(),
-            rand::rngs::StdRng::seed_from_u64(7),
-            ServerConfig {
-                facilities: vec![
-                    (
-                        SiteId::parse("cpc").unwrap(),
-                        cellops_isbt::Fin::parse("A9990").unwrap(),
-                    ),
-                    (
-                        SiteId::parse("hosp").unwrap(),
-                        cellops_isbt::Fin::parse("A9991").unwrap(),
-                    ),
-                ],
-                ..ServerConfig::default()
-            },
-        );
+        let (state, clock) = open_app::<B>(url, 16, &[("cpc", "A9990"), ("hosp", "A9991")], 7);
         let mut rng = rand::rngs::StdRng::seed_from_u64(8);
         type Seed<'a> = (&'a str, &'a str, &'a [(Role, &'a str)]);
         let users: &[Seed] = &[
