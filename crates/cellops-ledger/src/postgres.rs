@@ -4,7 +4,10 @@
 
 use crate::LedgerError;
 use crate::record::Hash;
-use crate::store::{Backend, Head, IdempotencyEntry, StoredCheckpoint, StoredRow, WriteTx};
+use crate::store::{
+    Backend, DeliveryAttempt, DeliveryState, Head, IdempotencyEntry, OutboxEntry, OutboxItem,
+    StoredCheckpoint, StoredRow, WriteTx, outbox_time,
+};
 use cellops_domain::Timestamp;
 use postgres::{Client, NoTls, Row, Transaction};
 
@@ -45,6 +48,24 @@ CREATE TABLE IF NOT EXISTS ledger_meta (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+-- Webhook delivery state (docs/notifications.md): operational, beside the ledger. Times
+-- are µs since the Unix epoch.
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    subscription TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
+    last_attempt_at BIGINT,
+    last_status INTEGER,
+    last_error TEXT,
+    delivered_at BIGINT,
+    PRIMARY KEY (subscription, seq)
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);
 -- Architecture invariant: no ledger row is ever updated or deleted.
 CREATE OR REPLACE FUNCTION ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$;
@@ -54,13 +75,13 @@ CREATE TRIGGER ledger_records_append_only BEFORE UPDATE OR DELETE ON ledger_reco
 DROP TRIGGER IF EXISTS ledger_checkpoints_append_only ON ledger_checkpoints;
 CREATE TRIGGER ledger_checkpoints_append_only BEFORE UPDATE OR DELETE ON ledger_checkpoints
     FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
-INSERT INTO ledger_meta (name, value) VALUES ('schema_version', '1')
+INSERT INTO ledger_meta (name, value) VALUES ('schema_version', '2')
     ON CONFLICT (name) DO UPDATE SET value = excluded.value;
 SELECT pg_advisory_unlock(7199);
 "#;
 
 /// Bumped with every change to `MIGRATIONS`.
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
 
 /// A connection to a PostgreSQL ledger database.
 pub struct Postgres {
@@ -268,6 +289,132 @@ impl Backend for Postgres {
             .map_err(|e| storage("secret", e))?;
         Ok(row.map(|r| r.get(0)))
     }
+
+    fn outbox_enqueue(&mut self, items: &[OutboxItem]) -> Result<usize, LedgerError> {
+        let mut tx = self
+            .client
+            .transaction()
+            .map_err(|e| storage("outbox begin", e))?;
+        let stmt = tx
+            .prepare(
+                "INSERT INTO webhook_deliveries (subscription, seq, kind, body, created_at, state, attempts, next_attempt_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'pending', 0, $5) ON CONFLICT (subscription, seq) DO NOTHING",
+            )
+            .map_err(|e| storage("outbox enqueue", e))?;
+        let mut added = 0;
+        for item in items {
+            added += tx
+                .execute(
+                    &stmt,
+                    &[
+                        &item.subscription,
+                        &to_i64(item.seq),
+                        &item.kind,
+                        &item.body,
+                        &item.created_at.unix_us(),
+                    ],
+                )
+                .map_err(|e| storage("outbox enqueue", e))?;
+        }
+        tx.commit().map_err(|e| storage("outbox commit", e))?;
+        Ok(added as usize)
+    }
+
+    fn outbox_claim(
+        &mut self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, LedgerError> {
+        // One statement: rows another process is claiming right now are skipped, not waited
+        // for. RETURNING gives the new row; the entry reports the due time before the claim.
+        let rows = self
+            .client
+            .query(
+                &format!(
+                    "WITH due AS (SELECT subscription, seq, next_attempt_at AS was_due FROM webhook_deliveries \
+                     WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, seq LIMIT $3 \
+                     FOR UPDATE SKIP LOCKED) \
+                     UPDATE webhook_deliveries w SET next_attempt_at = $2 FROM due \
+                     WHERE w.subscription = due.subscription AND w.seq = due.seq \
+                     RETURNING {}, due.was_due",
+                    OUTBOX_COLUMNS
+                        .split(", ")
+                        .map(|c| format!("w.{c}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                &[&now.unix_us(), &lease_until.unix_us(), &(limit as i64)],
+            )
+            .map_err(|e| storage("outbox claim", e))?;
+        let mut due = rows
+            .iter()
+            .map(|r| {
+                let mut entry = outbox_from_sql(r)?;
+                entry.next_attempt_at = outbox_time("next_attempt_at", r.get(12))?;
+                Ok(entry)
+            })
+            .collect::<Result<Vec<_>, LedgerError>>()?;
+        due.sort_by(|a, b| {
+            (a.item.seq, &a.item.subscription).cmp(&(b.item.seq, &b.item.subscription))
+        });
+        Ok(due)
+    }
+
+    fn outbox_record(
+        &mut self,
+        subscription: &str,
+        seq: u64,
+        attempt: &DeliveryAttempt,
+    ) -> Result<bool, LedgerError> {
+        let (state, next, delivered) = attempt.columns();
+        let changed = self
+            .client
+            .execute(
+                "UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1, next_attempt_at = $2, \
+                 last_attempt_at = $3, last_status = $4, last_error = $5, delivered_at = $6 \
+                 WHERE subscription = $7 AND seq = $8 AND state = 'pending'",
+                &[
+                    &state.as_str(),
+                    &next,
+                    &attempt.at.unix_us(),
+                    &attempt.status.map(i32::from),
+                    &attempt.error,
+                    &delivered,
+                    &subscription,
+                    &to_i64(seq),
+                ],
+            )
+            .map_err(|e| storage("outbox record", e))?;
+        Ok(changed == 1)
+    }
+
+    fn outbox_entries(
+        &mut self,
+        subscription: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, LedgerError> {
+        let rows = self
+            .client
+            .query(
+                &format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM webhook_deliveries WHERE subscription = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+                ),
+                &[&subscription, &to_i64(after_seq), &(limit as i64)],
+            )
+            .map_err(|e| storage("outbox entries", e))?;
+        rows.iter().map(outbox_from_sql).collect()
+    }
+
+    fn outbox_high_seq(&mut self) -> Result<u64, LedgerError> {
+        let high: Option<i64> = self
+            .client
+            .query_one("SELECT MAX(seq) FROM webhook_deliveries", &[])
+            .map_err(|e| storage("outbox high seq", e))?
+            .get(0);
+        Ok(high.unwrap_or(0) as u64)
+    }
 }
 
 struct PgTx<'a, 'b> {
@@ -381,6 +528,37 @@ fn checkpoint_from_row(r: &Row) -> Result<StoredCheckpoint, LedgerError> {
         created_at: Timestamp::parse(&created_at).map_err(|e| LedgerError::Corrupt {
             reason: format!("checkpoint {size}: created_at: {e}"),
         })?,
+    })
+}
+
+const OUTBOX_COLUMNS: &str = "subscription, seq, kind, body, created_at, state, attempts, next_attempt_at, \
+     last_attempt_at, last_status, last_error, delivered_at";
+
+fn outbox_from_sql(r: &Row) -> Result<OutboxEntry, LedgerError> {
+    let state: String = r.get(5);
+    Ok(OutboxEntry {
+        item: OutboxItem {
+            subscription: r.get(0),
+            seq: r.get::<_, i64>(1) as u64,
+            kind: r.get(2),
+            body: r.get(3),
+            created_at: outbox_time("created_at", r.get(4))?,
+        },
+        state: DeliveryState::parse(&state)?,
+        attempts: r.get::<_, i32>(6) as u32,
+        next_attempt_at: outbox_time("next_attempt_at", r.get(7))?,
+        last_attempt_at: r
+            .get::<_, Option<i64>>(8)
+            .map(|t| outbox_time("last_attempt_at", t))
+            .transpose()?,
+        last_status: r
+            .get::<_, Option<i32>>(9)
+            .map(|s| s.clamp(0, u16::MAX as i32) as u16),
+        last_error: r.get(10),
+        delivered_at: r
+            .get::<_, Option<i64>>(11)
+            .map(|t| outbox_time("delivered_at", t))
+            .transpose()?,
     })
 }
 

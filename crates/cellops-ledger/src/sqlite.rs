@@ -2,7 +2,10 @@
 
 use crate::LedgerError;
 use crate::record::Hash;
-use crate::store::{Backend, Head, IdempotencyEntry, StoredCheckpoint, StoredRow, WriteTx};
+use crate::store::{
+    Backend, DeliveryAttempt, DeliveryState, Head, IdempotencyEntry, OutboxEntry, OutboxItem,
+    StoredCheckpoint, StoredRow, WriteTx,
+};
 use cellops_domain::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
@@ -42,6 +45,24 @@ CREATE TABLE IF NOT EXISTS ledger_meta (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+-- Webhook delivery state (docs/notifications.md): operational, beside the ledger. Times
+-- are µs since the Unix epoch.
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    subscription TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    last_attempt_at INTEGER,
+    last_status INTEGER,
+    last_error TEXT,
+    delivered_at INTEGER,
+    PRIMARY KEY (subscription, seq)
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);
 -- Architecture invariant: no ledger row is ever updated or deleted.
 CREATE TRIGGER IF NOT EXISTS ledger_records_no_update BEFORE UPDATE ON ledger_records
 BEGIN SELECT RAISE(ABORT, 'ledger records are append-only'); END;
@@ -246,6 +267,138 @@ impl Backend for Sqlite {
             .optional()
             .map_err(|e| storage("secret", e))
     }
+
+    fn outbox_enqueue(&mut self, items: &[OutboxItem]) -> Result<usize, LedgerError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| storage("outbox begin", e))?;
+        let mut added = 0;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO webhook_deliveries (subscription, seq, kind, body, created_at, state, attempts, next_attempt_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?5) ON CONFLICT (subscription, seq) DO NOTHING",
+                )
+                .map_err(|e| storage("outbox enqueue", e))?;
+            for item in items {
+                added += stmt
+                    .execute(params![
+                        item.subscription,
+                        to_i64(item.seq),
+                        item.kind,
+                        item.body,
+                        item.created_at.unix_us()
+                    ])
+                    .map_err(|e| storage("outbox enqueue", e))?;
+            }
+        }
+        tx.commit().map_err(|e| storage("outbox commit", e))?;
+        Ok(added)
+    }
+
+    fn outbox_claim(
+        &mut self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, LedgerError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| storage("outbox begin", e))?;
+        let mut due = {
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ?1 \
+                     ORDER BY next_attempt_at, seq LIMIT ?2"
+                ))
+                .map_err(|e| storage("outbox due", e))?;
+            let rows = stmt
+                .query_map(params![now.unix_us(), limit as i64], outbox_from_sql)
+                .map_err(|e| storage("outbox due", e))?;
+            rows.map(|r| r.map_err(|e| storage("outbox due", e))?)
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE webhook_deliveries SET next_attempt_at = ?1 WHERE subscription = ?2 AND seq = ?3",
+                )
+                .map_err(|e| storage("outbox claim", e))?;
+            for e in &due {
+                stmt.execute(params![
+                    lease_until.unix_us(),
+                    e.item.subscription,
+                    to_i64(e.item.seq)
+                ])
+                .map_err(|e| storage("outbox claim", e))?;
+            }
+        }
+        tx.commit().map_err(|e| storage("outbox commit", e))?;
+        due.sort_by(|a, b| {
+            (a.item.seq, &a.item.subscription).cmp(&(b.item.seq, &b.item.subscription))
+        });
+        Ok(due)
+    }
+
+    fn outbox_record(
+        &mut self,
+        subscription: &str,
+        seq: u64,
+        attempt: &DeliveryAttempt,
+    ) -> Result<bool, LedgerError> {
+        let (state, next, delivered) = attempt.columns();
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE webhook_deliveries SET state = ?1, attempts = attempts + 1, next_attempt_at = ?2, \
+                 last_attempt_at = ?3, last_status = ?4, last_error = ?5, delivered_at = ?6 \
+                 WHERE subscription = ?7 AND seq = ?8 AND state = 'pending'",
+                params![
+                    state.as_str(),
+                    next,
+                    attempt.at.unix_us(),
+                    attempt.status.map(i64::from),
+                    attempt.error,
+                    delivered,
+                    subscription,
+                    to_i64(seq)
+                ],
+            )
+            .map_err(|e| storage("outbox record", e))?;
+        Ok(changed == 1)
+    }
+
+    fn outbox_entries(
+        &mut self,
+        subscription: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {OUTBOX_COLUMNS} FROM webhook_deliveries WHERE subscription = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+            ))
+            .map_err(|e| storage("outbox entries", e))?;
+        let rows = stmt
+            .query_map(
+                params![subscription, to_i64(after_seq), limit as i64],
+                outbox_from_sql,
+            )
+            .map_err(|e| storage("outbox entries", e))?;
+        rows.map(|r| r.map_err(|e| storage("outbox entries", e))?)
+            .collect()
+    }
+
+    fn outbox_high_seq(&mut self) -> Result<u64, LedgerError> {
+        let high: Option<i64> = self
+            .conn
+            .query_row("SELECT MAX(seq) FROM webhook_deliveries", [], |r| r.get(0))
+            .map_err(|e| storage("outbox high seq", e))?;
+        Ok(high.unwrap_or(0) as u64)
+    }
 }
 
 impl Sqlite {
@@ -417,6 +570,46 @@ fn checkpoint_from_row(r: &Row<'_>) -> rusqlite::Result<Result<StoredCheckpoint,
         note: r.get(2)?,
         created_at,
     }))
+}
+
+const OUTBOX_COLUMNS: &str = "subscription, seq, kind, body, created_at, state, attempts, next_attempt_at, \
+     last_attempt_at, last_status, last_error, delivered_at";
+
+fn outbox_from_sql(r: &Row<'_>) -> rusqlite::Result<Result<OutboxEntry, LedgerError>> {
+    let state: String = r.get(5)?;
+    let created_at: i64 = r.get(4)?;
+    let next: i64 = r.get(7)?;
+    let last_attempt: Option<i64> = r.get(8)?;
+    let status: Option<i64> = r.get(9)?;
+    let delivered: Option<i64> = r.get(11)?;
+    let item = OutboxItem {
+        subscription: r.get(0)?,
+        seq: r.get::<_, i64>(1)? as u64,
+        kind: r.get(2)?,
+        body: r.get(3)?,
+        created_at: Timestamp::EPOCH,
+    };
+    let attempts = r.get::<_, i64>(6)? as u32;
+    let last_error: Option<String> = r.get(10)?;
+    Ok((|| {
+        Ok(OutboxEntry {
+            item: OutboxItem {
+                created_at: crate::store::outbox_time("created_at", created_at)?,
+                ..item
+            },
+            state: DeliveryState::parse(&state)?,
+            attempts,
+            next_attempt_at: crate::store::outbox_time("next_attempt_at", next)?,
+            last_attempt_at: last_attempt
+                .map(|t| crate::store::outbox_time("last_attempt_at", t))
+                .transpose()?,
+            last_status: status.map(|s| s.clamp(0, u16::MAX as i64) as u16),
+            last_error,
+            delivered_at: delivered
+                .map(|t| crate::store::outbox_time("delivered_at", t))
+                .transpose()?,
+        })
+    })())
 }
 
 fn blob_hash(r: &Row<'_>, index: usize) -> rusqlite::Result<Hash> {

@@ -46,6 +46,120 @@ pub struct IdempotencyEntry {
     pub last_seq: u64,
 }
 
+/// Where one webhook notification stands. Delivery state is operational data kept beside
+/// the ledger (table `webhook_deliveries`), never in it: the notification itself is derived
+/// from a ledger record, so it cannot be lost; only whether it reached the receiver lives
+/// here (docs/notifications.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Not yet delivered; due again at `next_attempt_at`.
+    Pending,
+    /// The receiver answered 2xx. Never sent again.
+    Delivered,
+    /// Retries exhausted; kept for the operator to see.
+    Failed,
+    /// The subscription was revoked before delivery.
+    Cancelled,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<DeliveryState, LedgerError> {
+        Ok(match text {
+            "pending" => DeliveryState::Pending,
+            "delivered" => DeliveryState::Delivered,
+            "failed" => DeliveryState::Failed,
+            "cancelled" => DeliveryState::Cancelled,
+            other => {
+                return Err(LedgerError::Corrupt {
+                    reason: format!("webhook delivery state {other:?} is unknown"),
+                });
+            }
+        })
+    }
+}
+
+/// A notification to deliver: one (subscription, ledger seq) pair. The body is fixed when
+/// the item is enqueued, so every retry sends the same bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub subscription: String,
+    /// Seq of the ledger record the notification is about.
+    pub seq: u64,
+    /// Notification kind (`batch.started`, …).
+    pub kind: String,
+    /// The JSON body as sent.
+    pub body: String,
+    /// When it was enqueued (also its first due time).
+    pub created_at: Timestamp,
+}
+
+/// An outbox row: the item and its delivery state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub item: OutboxItem,
+    pub state: DeliveryState,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When it is due next (while pending; a claim moves it to the end of the lease).
+    pub next_attempt_at: Timestamp,
+    pub last_attempt_at: Option<Timestamp>,
+    /// HTTP status of the last attempt, if the receiver answered.
+    pub last_status: Option<u16>,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+    pub delivered_at: Option<Timestamp>,
+}
+
+/// What one delivery attempt found, and what follows from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryAttempt {
+    pub at: Timestamp,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub outcome: AttemptOutcome,
+}
+
+/// The state an attempt leaves a pending row in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Delivered,
+    /// Try again at this instant.
+    RetryAt(Timestamp),
+    /// Retries exhausted.
+    GaveUp,
+    /// The subscription is gone.
+    Cancelled,
+}
+
+impl DeliveryAttempt {
+    /// The state, next due time and delivery time (µs) this attempt leaves a row in.
+    pub(crate) fn columns(&self) -> (DeliveryState, i64, Option<i64>) {
+        let at = self.at.unix_us();
+        match self.outcome {
+            AttemptOutcome::Delivered => (DeliveryState::Delivered, at, Some(at)),
+            AttemptOutcome::RetryAt(next) => (DeliveryState::Pending, next.unix_us(), None),
+            AttemptOutcome::GaveUp => (DeliveryState::Failed, at, None),
+            AttemptOutcome::Cancelled => (DeliveryState::Cancelled, at, None),
+        }
+    }
+}
+
+/// A stored outbox time (µs since the epoch) as a timestamp.
+pub(crate) fn outbox_time(what: &str, us: i64) -> Result<Timestamp, LedgerError> {
+    Timestamp::from_unix_us(us).map_err(|e| LedgerError::Corrupt {
+        reason: format!("webhook delivery {what}: {e}"),
+    })
+}
+
 /// Operations available inside one write transaction. The transaction holds the ledger's
 /// append lock: no other writer (thread or process) appends until it ends.
 pub trait WriteTx {
@@ -133,6 +247,43 @@ pub trait Backend: Send + Sized + 'static {
     /// an exported ledger bundle must not carry them. Overwrites.
     fn secret_put(&mut self, name: &str, value: &str) -> Result<(), LedgerError>;
     fn secret_get(&mut self, name: &str) -> Result<Option<String>, LedgerError>;
+
+    /// Adds notifications to the webhook outbox in one transaction. An item already there
+    /// (same subscription and seq) is left as it is, so enqueueing is idempotent and a
+    /// delivered notification never becomes pending again. Returns how many were new.
+    fn outbox_enqueue(&mut self, items: &[OutboxItem]) -> Result<usize, LedgerError>;
+
+    /// Claims up to `limit` pending notifications due at `now` (oldest due first): their
+    /// next attempt moves to `lease_until`, so another dispatcher (another process on the
+    /// same database) skips them, and a dispatcher that dies mid-send leaves them due again
+    /// when the lease ends. Returns them as they were before the claim, ordered by seq.
+    fn outbox_claim(
+        &mut self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, LedgerError>;
+
+    /// Records an attempt on a pending notification. Returns false (and changes nothing)
+    /// when it is no longer pending, e.g. another dispatcher delivered it meanwhile.
+    fn outbox_record(
+        &mut self,
+        subscription: &str,
+        seq: u64,
+        attempt: &DeliveryAttempt,
+    ) -> Result<bool, LedgerError>;
+
+    /// Notifications of one subscription with seq > `after_seq`, ascending, at most `limit`.
+    fn outbox_entries(
+        &mut self,
+        subscription: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, LedgerError>;
+
+    /// The highest seq any outbox item refers to (0 when empty). Enqueueing happens in
+    /// seq order, one transaction per batch, so every notification up to here is enqueued.
+    fn outbox_high_seq(&mut self) -> Result<u64, LedgerError>;
 }
 
 /// Which backend a database URL selects.

@@ -1,7 +1,9 @@
 use crate::support::*;
+use cellops_domain::Timestamp;
 use cellops_ledger::bundle;
 use cellops_ledger::postgres::Postgres;
 use cellops_ledger::sqlite::Sqlite;
+use cellops_ledger::store::{AttemptOutcome, DeliveryAttempt, DeliveryState, OutboxItem};
 use cellops_ledger::verify::Damage;
 use cellops_ledger::{AppendRequest, Backend, Ledger, LedgerError};
 
@@ -35,6 +37,8 @@ backend_tests!(
     detects_bad_checkpoint_signature,
     bundle_verifies_offline_and_detects_tampering,
     concurrent_writers_keep_one_gap_free_chain,
+    outbox_delivery_state_survives_reopen,
+    outbox_claims_are_disjoint_across_connections,
 );
 
 fn append_notes<B: Backend>(ledger: &Ledger<B>, n: usize) {
@@ -428,4 +432,150 @@ fn concurrent_writers_keep_one_gap_free_chain<B: Backend>(db: &TestDb) {
     let report = verify_db(&a);
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.records_checked, 200);
+}
+
+fn t(seconds: i64) -> Timestamp {
+    Timestamp::from_unix_us(1_764_000_000_000_000 + seconds * 1_000_000).unwrap()
+}
+
+fn item(subscription: &str, seq: u64) -> OutboxItem {
+    OutboxItem {
+        subscription: subscription.into(),
+        seq,
+        kind: "batch.started".into(),
+        body: format!("{{\"seq\":{seq}}}"),
+        created_at: t(0),
+    }
+}
+
+fn attempt(at: i64, status: Option<u16>, outcome: AttemptOutcome) -> DeliveryAttempt {
+    DeliveryAttempt {
+        at: t(at),
+        status,
+        error: status
+            .filter(|s| *s >= 300)
+            .map(|s| format!("receiver answered {s}")),
+        outcome,
+    }
+}
+
+/// The webhook outbox: enqueueing is idempotent, a claim leases rows, an attempt only
+/// changes a pending row, and a delivered notification stays delivered after a reopen.
+fn outbox_delivery_state_survives_reopen<B: Backend>(db: &TestDb) {
+    let ledger = db.open::<B>(10);
+    let items = [item("wh-a", 1), item("wh-a", 2), item("wh-b", 2)];
+    assert_eq!(ledger.read(|b| b.outbox_enqueue(&items)).unwrap(), 3);
+    assert_eq!(
+        ledger.read(|b| b.outbox_enqueue(&items)).unwrap(),
+        0,
+        "enqueueing again adds nothing"
+    );
+    assert_eq!(ledger.read(|b| b.outbox_high_seq()).unwrap(), 2);
+
+    let claimed = ledger.read(|b| b.outbox_claim(t(0), t(60), 10)).unwrap();
+    let keys: Vec<(String, u64)> = claimed
+        .iter()
+        .map(|e| (e.item.subscription.clone(), e.item.seq))
+        .collect();
+    assert_eq!(
+        keys,
+        [("wh-a".into(), 1), ("wh-a".into(), 2), ("wh-b".into(), 2)]
+    );
+    assert_eq!(claimed[0].item.body, "{\"seq\":1}");
+    assert_eq!(claimed[0].state, DeliveryState::Pending);
+    assert_eq!(
+        claimed[0].next_attempt_at,
+        t(0),
+        "the due time before the claim"
+    );
+    assert!(
+        ledger
+            .read(|b| b.outbox_claim(t(59), t(120), 10))
+            .unwrap()
+            .is_empty(),
+        "leased rows are not due"
+    );
+
+    // (a,1) delivered, (a,2) answered 503 and is retried at +300 s, (b,2) gave up.
+    let ok = attempt(1, Some(204), AttemptOutcome::Delivered);
+    assert!(ledger.read(|b| b.outbox_record("wh-a", 1, &ok)).unwrap());
+    assert!(
+        !ledger.read(|b| b.outbox_record("wh-a", 1, &ok)).unwrap(),
+        "a delivered row does not change again"
+    );
+    let retry = attempt(2, Some(503), AttemptOutcome::RetryAt(t(300)));
+    assert!(ledger.read(|b| b.outbox_record("wh-a", 2, &retry)).unwrap());
+    let gave_up = attempt(3, None, AttemptOutcome::GaveUp);
+    assert!(
+        ledger
+            .read(|b| b.outbox_record("wh-b", 2, &gave_up))
+            .unwrap()
+    );
+    drop(ledger);
+
+    // A new process on the same database.
+    let mut b = B::open(&db.url).unwrap();
+    assert_eq!(b.outbox_enqueue(&items).unwrap(), 0, "nothing is re-queued");
+    let a = b.outbox_entries("wh-a", 0, 10).unwrap();
+    assert_eq!(a.len(), 2);
+    assert_eq!(a[0].state, DeliveryState::Delivered);
+    assert_eq!(a[0].delivered_at, Some(t(1)));
+    assert_eq!(a[0].attempts, 1);
+    assert_eq!(a[0].last_status, Some(204));
+    assert_eq!(a[1].state, DeliveryState::Pending);
+    assert_eq!(a[1].next_attempt_at, t(300));
+    assert_eq!(a[1].last_status, Some(503));
+    assert_eq!(a[1].last_error.as_deref(), Some("receiver answered 503"));
+    assert_eq!(a[1].last_attempt_at, Some(t(2)));
+    assert_eq!(
+        b.outbox_entries("wh-a", 1, 10).unwrap().len(),
+        1,
+        "after_seq"
+    );
+    let bb = b.outbox_entries("wh-b", 0, 10).unwrap();
+    assert_eq!(bb[0].state, DeliveryState::Failed);
+    assert!(b.outbox_claim(t(299), t(400), 10).unwrap().is_empty());
+    let due = b.outbox_claim(t(300), t(400), 10).unwrap();
+    assert_eq!(due.len(), 1, "only the pending one is due: {due:?}");
+    assert_eq!(
+        (due[0].item.subscription.as_str(), due[0].item.seq),
+        ("wh-a", 2)
+    );
+    assert_eq!(due[0].attempts, 1);
+    let cancel = attempt(301, None, AttemptOutcome::Cancelled);
+    assert!(b.outbox_record("wh-a", 2, &cancel).unwrap());
+    assert!(b.outbox_claim(t(10_000), t(10_060), 10).unwrap().is_empty());
+}
+
+/// Two dispatchers (two connections, as two processes would have) claiming from one
+/// outbox never get the same notification while its lease runs.
+fn outbox_claims_are_disjoint_across_connections<B: Backend>(db: &TestDb) {
+    let mut setup = B::open(&db.url).unwrap();
+    let items: Vec<OutboxItem> = (1..=120).map(|seq| item("wh-a", seq)).collect();
+    assert_eq!(setup.outbox_enqueue(&items).unwrap(), 120);
+    let claimed: Vec<Vec<u64>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut b = B::connect(&db.url).unwrap();
+                    let mut mine = Vec::new();
+                    loop {
+                        let got = b.outbox_claim(t(0), t(600), 7).unwrap();
+                        if got.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(got.iter().map(|e| e.item.seq));
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let mut all: Vec<u64> = claimed.concat();
+    all.sort_unstable();
+    assert_eq!(
+        all,
+        (1..=120).collect::<Vec<_>>(),
+        "each claimed exactly once"
+    );
 }
