@@ -25,6 +25,7 @@ pub fn check_action(
             expired_at,
             message,
             at,
+            context: None,
         })
     };
     let qualification = matrix

@@ -236,6 +236,9 @@ pub struct Refused {
     pub expired_at: Option<Timestamp>,
     pub message: String,
     pub at: Timestamp,
+    /// What the refused action was on, when the caller says (e.g. `batch/b-1 step harvest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
 }
 
 /// Every training event.

@@ -340,6 +340,7 @@ impl<'a> Ctx<'a> {
             lots,
             set_points,
             duration_hours,
+            qualification: step.kind.qualification().map(str::to_string),
         }])
     }
 
@@ -385,6 +386,7 @@ impl<'a> Ctx<'a> {
         by: Option<PersonId>,
         at: OffsetDateTime,
         signature: Option<StepSignature>,
+        qualification: Option<&str>,
     ) -> Vec<BatchEvent> {
         let next = self.next_ref(due.position);
         let last = next.is_none();
@@ -394,6 +396,7 @@ impl<'a> Ctx<'a> {
             at,
             signature,
             next,
+            qualification: qualification.map(str::to_string),
         }];
         if last {
             events.push(BatchEvent::BatchCompleted { at });
@@ -419,7 +422,7 @@ impl<'a> Ctx<'a> {
                 duration_hours: device.duration_hours,
             });
         }
-        Ok(self.completed(due, None, at, None))
+        Ok(self.completed(due, None, at, None, None))
     }
 
     fn complete_operator(
@@ -450,7 +453,7 @@ impl<'a> Ctx<'a> {
             }
             _ => {}
         }
-        Ok(self.completed(due, Some(by), at, signature))
+        Ok(self.completed(due, Some(by), at, signature, Some(&operator.qualification)))
     }
 
     fn record_samples(
@@ -500,6 +503,7 @@ impl<'a> Ctx<'a> {
             by: by.clone(),
             at,
             results: evaluated.iter().map(|(r, _, _)| r.clone()).collect(),
+            qualification: Some(sampling.qualification.clone()),
         }];
         let out_of_limit = evaluated.into_iter().filter(|(r, _, _)| !r.within_limits);
         for (opened, (result, action, blocks_release)) in out_of_limit.enumerate() {
@@ -516,7 +520,7 @@ impl<'a> Ctx<'a> {
                 at,
             )?);
         }
-        events.extend(self.completed(due, Some(by), at, None));
+        events.extend(self.completed(due, Some(by), at, None, Some(&sampling.qualification)));
         Ok(events)
     }
 

@@ -162,6 +162,10 @@ pub enum BatchEvent {
         set_points: BTreeMap<String, f64>,
         /// Planned duration (device steps), hours.
         duration_hours: Option<f64>,
+        /// The recipe qualification the performer was checked for at `at` (operator and
+        /// sampling steps; absent for device steps and in records written before it existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        qualification: Option<String>,
     },
     /// In-process results were recorded and evaluated.
     SampleResultsRecorded {
@@ -174,6 +178,10 @@ pub enum BatchEvent {
         at: OffsetDateTime,
         /// Results in parameter order.
         results: Vec<IpcResult>,
+        /// The recipe qualification the performer was checked for at `at` (operator and
+        /// sampling steps; absent for device steps and in records written before it existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        qualification: Option<String>,
     },
     /// A step completed; `next` is the step due now (`None` after the last step).
     StepCompleted {
@@ -188,6 +196,10 @@ pub enum BatchEvent {
         signature: Option<StepSignature>,
         /// The step due next.
         next: Option<StepRef>,
+        /// The recipe qualification the performer was checked for at `at` (operator and
+        /// sampling steps; absent for device steps and in records written before it existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        qualification: Option<String>,
     },
     /// A decision was evaluated; `next` is the loop target or the following step.
     DecisionEvaluated {

@@ -253,6 +253,15 @@ impl StepKind {
             StepKind::Sampling(_) | StepKind::Decision(_) => &[],
         }
     }
+    /// The qualification the recipe requires of the person doing the step (operator and
+    /// sampling steps); device steps and decisions declare none.
+    pub fn qualification(&self) -> Option<&str> {
+        match self {
+            StepKind::Operator(o) => Some(&o.qualification),
+            StepKind::Sampling(s) => Some(&s.qualification),
+            StepKind::Device(_) | StepKind::Decision(_) => None,
+        }
+    }
 }
 
 /// What a culture device does in a device step.

@@ -517,6 +517,75 @@ fn unqualified_person_cannot_perform_an_operator_step() {
 }
 
 #[test]
+fn step_records_name_the_qualification_their_performer_was_checked_for() {
+    let recipe = prime();
+    let mut sim = Sim::new(&recipe, everyone_qualified);
+    sim.start();
+    sim.run_due_step(&reaches_target_on_day_8); // receive-apheresis (operator)
+    sim.run_due_step(&reaches_target_on_day_8); // receipt-count (sampling)
+    let qualification_of = |e: &BatchEvent| match e {
+        BatchEvent::StepStarted {
+            step,
+            qualification,
+            ..
+        }
+        | BatchEvent::StepCompleted {
+            step,
+            qualification,
+            ..
+        } => Some((step.id.clone(), qualification.clone())),
+        BatchEvent::SampleResultsRecorded {
+            step,
+            qualification,
+            ..
+        } => Some((step.id.clone(), qualification.clone())),
+        _ => None,
+    };
+    let named: Vec<(String, Option<String>)> =
+        sim.events.iter().filter_map(qualification_of).collect();
+    let receipt = Some("cpc-receipt".to_string());
+    let sampling = Some("cpc-ipc-sampling".to_string());
+    assert_eq!(
+        named,
+        vec![
+            ("receive-apheresis".into(), receipt.clone()),
+            ("receive-apheresis".into(), receipt),
+            ("receipt-count".into(), sampling.clone()),
+            ("receipt-count".into(), sampling.clone()),
+            ("receipt-count".into(), sampling),
+        ]
+    );
+    // The JSON names it for auditors; records written before the field existed still read.
+    let completed = sim
+        .events
+        .iter()
+        .find(|e| matches!(e, BatchEvent::StepCompleted { .. }))
+        .unwrap();
+    let mut json = completed.to_json();
+    assert_eq!(json["qualification"], "cpc-receipt");
+    json.as_object_mut().unwrap().remove("qualification");
+    match BatchEvent::from_json(&json).unwrap() {
+        BatchEvent::StepCompleted { qualification, .. } => assert_eq!(qualification, None),
+        other => panic!("{other:?}"),
+    }
+    // Device steps declare no qualification.
+    let (id, kind) = sim.due();
+    assert!(matches!(kind, StepKind::Operator(_)), "{id}");
+    while !matches!(sim.due().1, StepKind::Device(_)) {
+        sim.run_due_step(&reaches_target_on_day_8);
+    }
+    let (id, kind) = sim.due();
+    let started = sim.start_step(&id, &kind).unwrap();
+    assert!(matches!(
+        &started[0],
+        BatchEvent::StepStarted {
+            qualification: None,
+            ..
+        }
+    ));
+}
+
+#[test]
 fn signature_lots_and_device_duration_are_enforced() {
     let recipe = prime();
     let mut sim = Sim::new(&recipe, everyone_qualified);

@@ -29,7 +29,7 @@ use axum::routing::{get, post};
 use cellops_device::telemetry::{CHUNK_SAMPLES_MAX, decode, encode};
 use cellops_device::{CultureDevice, DeviceState, Sample, SimulatedDevice};
 use cellops_domain::events::EventType;
-use cellops_domain::{Role, SiteId, Stream, Timestamp};
+use cellops_domain::{Role, SiteId, Stream, Timestamp, UserId};
 use cellops_ledger::telemetry::{PutOutcome, TelemetryChunk, with_store};
 use cellops_ledger::{Backend, Ledger, LedgerError, NewRecord, Record};
 use cellops_process::Recipe;
@@ -39,6 +39,8 @@ use cellops_process::engine::{
 };
 use cellops_process::recipe::model::{SignatureMeaning, StepKind};
 use cellops_process::shipped::SHIPPED_RECIPES;
+use cellops_training::QUALIFICATION_PREFIX;
+use cellops_training::event::Refused;
 use cellops_twin::sensors::{Fault, SensorKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -47,6 +49,7 @@ use time::OffsetDateTime;
 
 use super::ledger::{SignBody, esign, record_view};
 use super::parse_site;
+use super::training::{TrainingModel, record_refusal};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::json::{AppJson, idempotency_key};
@@ -448,11 +451,97 @@ fn batch_now<B: Backend>(state: &AppState<B>, batch: &str, ctx: &Ctx) -> OffsetD
     ctx.state.last_at().map_or(now, |last| now.max(last))
 }
 
-fn decide(ctx: &Ctx, command: Command) -> ApiResult<Vec<BatchEvent>> {
-    let approved = ApprovedRecipe::check(&ctx.recipe, &ctx.approved)?;
-    // Qualifications are checked by the caller before deciding (see `require_step_qualified`).
-    let engine = BatchEngine::new(approved, |_: &PersonId, _: &str, _: OffsetDateTime| true);
-    Ok(engine.decide(&ctx.state, command)?)
+/// `at` as a ledger timestamp (microseconds, as a record's RFC 3339 text reads back).
+fn to_timestamp(at: OffsetDateTime) -> Option<Timestamp> {
+    i64::try_from(at.unix_timestamp_nanos() / 1000)
+        .ok()
+        .and_then(|us| Timestamp::from_unix_us(us).ok())
+}
+
+/// Does `person` hold the recipe `qualification` at `site` at `at`? The training read model
+/// and the site's qualification matrix answer (action `qualification:<id>`), exactly as
+/// `routes::training::require_qualified` and the auditor's batch check do; the refusal to
+/// record when not.
+fn step_qualification(
+    training: &TrainingModel,
+    site: &SiteId,
+    person: &PersonId,
+    qualification: &str,
+    at: OffsetDateTime,
+) -> Result<(), Option<Box<Refused>>> {
+    let user = UserId::parse(person.as_str()).map_err(|_| None)?;
+    let at = to_timestamp(at).ok_or(None)?;
+    let action = format!("{QUALIFICATION_PREFIX}{qualification}");
+    cellops_training::check_action(&training.state, &training.matrix, &user, site, &action, at)
+        .map(|_| ())
+        .map_err(Some)
+}
+
+/// Decides `command` on the batch. Every step that declares a qualification (operator and
+/// sampling steps: starting them, confirming them, e-signing them, recording results) is
+/// checked against the performer's training record at the time of the action; a refusal is
+/// recorded (`qualification.refused`, naming the batch and step) and answered with 403
+/// naming the missing, expired or suspended qualification.
+async fn decide<B: Backend>(
+    state: &AppState<B>,
+    ctx: &Ctx,
+    command: Command,
+) -> ApiResult<Vec<BatchEvent>> {
+    decide_on(
+        state,
+        &ctx.site,
+        &ctx.opened.batch,
+        &ctx.recipe,
+        &ctx.approved,
+        &ctx.state,
+        command,
+    )
+    .await
+}
+
+async fn decide_on<B: Backend>(
+    state: &AppState<B>,
+    site: &SiteId,
+    batch: &str,
+    recipe: &Recipe,
+    approved: &[cellops_process::recipe::hash::ApprovedVersion],
+    batch_state: &BatchState,
+    command: Command,
+) -> ApiResult<Vec<BatchEvent>> {
+    let approved = ApprovedRecipe::check(recipe, approved)?;
+    let refused: std::cell::RefCell<Option<Box<Refused>>> = std::cell::RefCell::new(None);
+    let decided =
+        state.read_model(|training: &mut TrainingModel| {
+            let check = |person: &PersonId, qualification: &str, at: OffsetDateTime| {
+                match step_qualification(training, site, person, qualification, at) {
+                    Ok(()) => true,
+                    Err(why) => {
+                        let mut first = refused.borrow_mut();
+                        if first.is_none() {
+                            *first = why;
+                        }
+                        false
+                    }
+                }
+            };
+            BatchEngine::new(approved, check).decide(batch_state, command)
+        });
+    match decided {
+        Ok(events) => Ok(events),
+        Err(e @ ProcessError::NotQualified { .. }) => {
+            let ProcessError::NotQualified { step, .. } = &e else {
+                unreachable!("matched above")
+            };
+            match refused.into_inner() {
+                Some(mut refusal) => {
+                    refusal.context = Some(format!("{} step {step}", model::batch_stream(batch)));
+                    Err(record_refusal(state, &refusal).await)
+                }
+                None => Err(e.into()),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn records_of(events: &[BatchEvent], batch: &str, actor: &str, site: &SiteId) -> Vec<NewRecord> {
@@ -499,21 +588,11 @@ async fn run<B: Backend>(
 ) -> ApiResult<Vec<Record>> {
     state.sync().await?;
     let ctx = load(state, batch)?;
-    let events = decide(&ctx, command)?;
+    let events = decide(state, &ctx, command).await?;
     let mut records = records_of(&events, batch, actor, &ctx.site);
     records.extend(extra);
     let out = state.append(records, idempotency).await?;
     Ok(out.records)
-}
-
-/// Where the recipe names a qualification for `step`, the person must hold it.
-///
-/// FIXME(integration): `crate::routes::training::require_qualified(state, user, site,
-/// "qualification:<id>", at)` exists; calling it here makes every batch need a training
-/// record for its operators. Until the demo data qualifies its operators, the engine's own
-/// check is given "qualified"; this is the one call site to switch.
-fn require_step_qualified(_ctx: &Ctx, _step: &str, _who: &PersonId) -> ApiResult<()> {
-    Ok(())
 }
 
 fn check_batch_role(caller: &Caller, ctx: &Ctx) -> ApiResult<()> {
@@ -828,20 +907,20 @@ pub async fn start_batch_as<B: Backend>(
         device: device_id,
         simulation,
     };
-    let ctx_recipe = recipe.recipe.clone();
-    let approved_recipe = ApprovedRecipe::check(&ctx_recipe, &approved)?;
-    let engine = BatchEngine::new(
-        approved_recipe,
-        |_: &PersonId, _: &str, _: OffsetDateTime| true,
-    );
-    let events = engine.decide(
+    let events = decide_on(
+        state,
+        &site,
+        &batch,
+        &recipe.recipe,
+        &approved,
         &BatchState::new(),
         Command::StartBatch {
             batch: batch_id,
             by: person(caller)?,
             at: now,
         },
-    )?;
+    )
+    .await?;
     let mut records = vec![culture_record(
         &batch,
         "culture.batch_opened",
@@ -962,9 +1041,9 @@ async fn start_step_as<B: Backend>(
     state.sync().await?;
     let ctx = load(state, batch)?;
     let by = PersonId::parse(caller_id).map_err(ApiError::internal)?;
-    require_step_qualified(&ctx, step, &by)?;
     let at = batch_now(state, batch, &ctx);
     let events = decide(
+        state,
         &ctx,
         Command::StartStep {
             step: step.into(),
@@ -972,7 +1051,8 @@ async fn start_step_as<B: Backend>(
             at,
             lots,
         },
-    )?;
+    )
+    .await?;
     for e in &events {
         if let BatchEvent::StepStarted {
             step: s,
@@ -1048,7 +1128,6 @@ async fn complete_operator_as<B: Backend>(
     let ctx = load(state, batch)?;
     check_batch_role(caller, &ctx)?;
     let by = person(caller)?;
-    require_step_qualified(&ctx, step, &by)?;
     let at = batch_now(state, batch, &ctx);
     let meaning = match ctx
         .recipe
@@ -1070,6 +1149,7 @@ async fn complete_operator_as<B: Backend>(
                 signature: SignatureId::parse("pending").expect("valid id"),
             };
             decide(
+                state,
                 &ctx,
                 Command::CompleteOperatorStep {
                     step: step.into(),
@@ -1077,7 +1157,8 @@ async fn complete_operator_as<B: Backend>(
                     at,
                     signature: Some(provisional),
                 },
-            )?;
+            )
+            .await?;
             let seq = *ctx
                 .entry
                 .step_started_seq
@@ -1151,7 +1232,6 @@ pub async fn record_results<B: Backend>(
     let ctx = load(&state, &id)?;
     check_batch_role(&caller, &ctx)?;
     let by = person(&caller)?;
-    require_step_qualified(&ctx, &step, &by)?;
     let at = batch_now(&state, &id, &ctx);
     let records = run(
         &state,
@@ -1439,13 +1519,15 @@ pub async fn close_deviation<B: Backend>(
         signature: SignatureId::parse("pending").expect("valid id"),
     };
     decide(
+        &state,
         &ctx,
         Command::CloseDeviation {
             deviation: deviation.clone(),
             qa_signature: provisional,
             at,
         },
-    )?;
+    )
+    .await?;
     let seq = *ctx
         .entry
         .deviation_seq

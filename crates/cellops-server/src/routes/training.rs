@@ -287,13 +287,25 @@ pub async fn require_qualified<B: Backend>(
     });
     match checked {
         Ok(_) => Ok(()),
-        Err(refused) => {
-            let event = TrainingEvent::Refused((*refused).clone());
-            state
-                .append(vec![record_of(&event, user.as_str(), site)], None)
-                .await?;
-            Err(refusal_error(&refused))
-        }
+        Err(refused) => Err(record_refusal(state, &refused).await),
+    }
+}
+
+/// Records a refusal decided by [`cellops_training::check_action`] (`qualification.refused`
+/// on `training/<user>`, as the refused user) and returns the 403 to answer with. When the
+/// record cannot be appended, that error is returned instead: a refusal is never answered
+/// unrecorded.
+pub async fn record_refusal<B: Backend>(state: &AppState<B>, refused: &Refused) -> ApiError {
+    let event = TrainingEvent::Refused(refused.clone());
+    match state
+        .append(
+            vec![record_of(&event, refused.user.as_str(), &refused.site)],
+            None,
+        )
+        .await
+    {
+        Ok(_) => refusal_error(refused),
+        Err(e) => e,
     }
 }
 
@@ -921,7 +933,7 @@ pub struct SiteQuery {
 /// People with any role at `site` (id, printed name), and the qualifications that matter
 /// there: those the site's matrix requires and those any of these people ever held (the
 /// recipe qualifications of a CPC's operators are not matrix actions).
-fn site_people_and_qualifications<B: Backend>(
+pub(crate) fn site_people_and_qualifications<B: Backend>(
     state: &AppState<B>,
     site: &SiteId,
 ) -> (Vec<(UserId, String)>, Vec<String>) {

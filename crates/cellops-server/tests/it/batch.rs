@@ -2,6 +2,7 @@
 //! storage (SQLite and PostgreSQL) and the electronic batch record.
 
 use crate::support::{PASSWORD, TestApp};
+use crate::training::{add_training_users, approved_curriculum, take_course};
 use axum::http::StatusCode;
 use cellops_device::{CultureDevice, Program, ProgramRef, SimulatedDevice};
 use cellops_ledger::postgres::Postgres;
@@ -15,6 +16,28 @@ use serde_json::json;
 use sha2::Digest;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// The courses that grant every qualification the PRIME CAR-T recipe's steps declare
+/// (receipt, in-process sampling, device operation, viral vector, cryopreservation).
+pub(crate) const PRIME_COURSES: &[&str] = &[
+    "basic-gmp-documentation",
+    "basic-cell-culture-qc",
+    "adv-automated-culture-device",
+    "adv-viral-vector",
+    "adv-cryopreservation-transport",
+];
+
+/// Adds the trainers and `op2` (operator at cpc, untrained), has QA approve the
+/// clinical-culturist curriculum, and trains `op` for every PRIME CAR-T step, all through
+/// the training API: enrolment, attendance, signed assessments, certificates.
+pub(crate) async fn trained_operator(app: &TestApp) {
+    add_training_users(app);
+    let trainer = app.login("trainer").await;
+    approved_curriculum(app, &trainer).await;
+    for course in PRIME_COURSES {
+        take_course(app, &trainer, "trainer", "op", course, false).await;
+    }
+}
 
 async fn approved_prime(app: &TestApp) -> (String, String) {
     let op = app.login("op").await;
@@ -104,6 +127,7 @@ async fn a_batch_starts_only_from_a_recipe_qa_approved() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_simulated_prime_batch_runs_to_harvest_with_record_and_review() {
     let app = TestApp::new();
+    trained_operator(&app).await;
     let (op, qa) = approved_prime(&app).await;
     app.post("/api/auth/esig-policy", json!({}), &op).await;
     let r = app
@@ -132,6 +156,37 @@ async fn a_simulated_prime_batch_runs_to_harvest_with_record_and_review() {
         "{:#}",
         r.body["prediction"]
     );
+    // The auditor asks "was every step of batch b-1 done by a qualified person" and the
+    // record answers: each operator and sampling step names its performer and the
+    // qualification checked at the time, and the training record confirms it.
+    let auditor = app.login("auditor").await;
+    let r = app
+        .get(
+            "/api/training/batch-check?site=cpc&stream=batch/b-1",
+            &auditor,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["all_qualified"], true, "{:#}", r.body);
+    let steps = r.body["steps"].as_array().unwrap();
+    assert!(steps.iter().all(|s| s["performer"] == "op"), "{steps:?}");
+    let checked: std::collections::BTreeSet<String> = steps
+        .iter()
+        .map(|s| s["qualification"].as_str().unwrap().to_string())
+        .collect();
+    let recipe = cellops_process::shipped::shipped_recipes()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.product() == "prime-car-t")
+        .unwrap();
+    let declared: std::collections::BTreeSet<String> = recipe
+        .phases()
+        .iter()
+        .flat_map(|p| &p.steps)
+        .filter_map(|s| s.kind.qualification().map(str::to_string))
+        .collect();
+    assert_eq!(checked, declared);
+    assert_eq!(app.count("qualification.refused"), 0);
     // Every phase ended with a telemetry summary; operator steps were e-signed.
     assert_eq!(app.count("culture.phase_telemetry_summarized"), 5);
     assert!(app.count("esig.signed") >= 3);
@@ -169,6 +224,7 @@ async fn a_simulated_prime_batch_runs_to_harvest_with_record_and_review() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_out_of_limit_result_holds_the_batch_until_qa_closes_the_deviation() {
     let app = TestApp::new();
+    trained_operator(&app).await;
     let (op, qa) = approved_prime(&app).await;
     app.post("/api/auth/esig-policy", json!({}), &op).await;
     let r = app
@@ -287,6 +343,7 @@ async fn an_out_of_limit_result_holds_the_batch_until_qa_closes_the_deviation() 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_power_loss_opens_a_deviation_and_stops_the_demo_operator() {
     let app = TestApp::new();
+    trained_operator(&app).await;
     let (op, _qa) = approved_prime(&app).await;
     app.post("/api/auth/esig-policy", json!({}), &op).await;
     app.post(
@@ -422,4 +479,334 @@ fn telemetry_is_stored_compactly_and_idempotently_on_postgres() {
     let base = admin.rsplit_once('/').unwrap().0;
     telemetry_story::<Postgres>(&format!("{base}/{name}"));
     let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+}
+
+/// The refusals recorded at site cpc, oldest first (as the auditor reads them).
+async fn refusals(app: &TestApp) -> Vec<serde_json::Value> {
+    let auditor = app.login("auditor").await;
+    let r = app.get("/api/training/refusals?site=cpc", &auditor).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body["refusals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["refusal"].clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unqualified_operator_is_refused_at_every_step_and_each_refusal_is_recorded() {
+    let app = TestApp::new();
+    trained_operator(&app).await;
+    let trainer = app.login("trainer").await;
+    take_course(
+        &app,
+        &trainer,
+        "trainer",
+        "op2",
+        "basic-gmp-documentation",
+        false,
+    )
+    .await;
+    let (op, _qa) = approved_prime(&app).await;
+    let op2 = app.login("op2").await;
+    app.post("/api/auth/esig-policy", json!({}), &op).await;
+    app.post("/api/auth/esig-policy", json!({}), &op2).await;
+    // Opening a batch declares no qualification; its steps do.
+    let r = app
+        .post(
+            "/api/batches",
+            json!({"site": "cpc", "product": "prime-car-t", "starting_unit": "A999026000004-S1234100", "batch": "b-q", "device": "prodigy-9"}),
+            &op2,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app
+        .post(
+            "/api/batches/b-q/steps/receive-apheresis/start",
+            json!({}),
+            &op2,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    assert_eq!(r.body["error"]["code"], "not_qualified");
+    assert!(
+        r.message()
+            .contains("op2 does not hold qualification cpc-receipt"),
+        "{}",
+        r.message()
+    );
+    let recorded = refusals(&app).await;
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0]["user"], "op2");
+    assert_eq!(recorded[0]["action"], "qualification:cpc-receipt");
+    assert_eq!(recorded[0]["qualification"], "cpc-receipt");
+    assert_eq!(recorded[0]["reason"], "never_granted");
+    assert_eq!(recorded[0]["context"], "batch/b-q step receive-apheresis");
+    let status = app.get("/api/batches/b-q", &op).await;
+    assert_eq!(status.body["active_step"], serde_json::Value::Null);
+    assert_eq!(app.count("batch.step_started"), 0);
+    // The qualified operator starts it; the unqualified one cannot confirm it, and the
+    // refused confirmation leaves no e-signature behind.
+    let r = app
+        .post(
+            "/api/batches/b-q/steps/receive-apheresis/start",
+            json!({}),
+            &op,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let signed = app.count("esig.signed");
+    let r = app
+        .post(
+            "/api/batches/b-q/steps/receive-apheresis/complete",
+            json!({"password": PASSWORD, "user_id": "op2"}),
+            &op2,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    assert_eq!(app.count("esig.signed"), signed);
+    let r = app
+        .post(
+            "/api/batches/b-q/steps/receive-apheresis/complete",
+            json!({"password": PASSWORD, "user_id": "op"}),
+            &op,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(app.count("esig.signed"), signed + 1);
+    // Sampling: neither the start nor the results are taken from someone unqualified.
+    let r = app
+        .post(
+            "/api/batches/b-q/steps/receipt-count/start",
+            json!({}),
+            &op2,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    assert!(r.message().contains("cpc-ipc-sampling"), "{}", r.message());
+    let r = app
+        .post("/api/batches/b-q/steps/receipt-count/start", json!({}), &op)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let results = json!({"results": {"viability_percent": 95.0, "cd3_total_viable_cells": 2.0e9}});
+    let r = app
+        .post(
+            "/api/batches/b-q/steps/receipt-count/results",
+            results.clone(),
+            &op2,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    let r = app
+        .post("/api/batches/b-q/steps/receipt-count/results", results, &op)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let recorded = refusals(&app).await;
+    let contexts: Vec<&str> = recorded
+        .iter()
+        .map(|r| r["context"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        contexts,
+        [
+            "batch/b-q step receive-apheresis",
+            "batch/b-q step receive-apheresis",
+            "batch/b-q step receipt-count",
+            "batch/b-q step receipt-count",
+        ]
+    );
+    assert!(recorded.iter().all(|r| r["user"] == "op2"));
+    // Refused attempts never became steps: every step on record was done by op, qualified.
+    let auditor = app.login("auditor").await;
+    let r = app
+        .get(
+            "/api/training/batch-check?site=cpc&stream=batch/b-q",
+            &auditor,
+        )
+        .await;
+    assert_eq!(r.body["all_qualified"], true, "{:#}", r.body);
+    let steps = r.body["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 5, "{steps:#?}");
+    assert!(steps.iter().all(|s| s["performer"] == "op"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_suspended_or_expired_qualification_is_refused_at_the_time_of_the_action() {
+    let app = TestApp::new();
+    trained_operator(&app).await;
+    let (op, _qa) = approved_prime(&app).await;
+    app.post("/api/auth/esig-policy", json!({}), &op).await;
+    for batch in ["b-s", "b-e"] {
+        let r = app
+            .post(
+                "/api/batches",
+                json!({"site": "cpc", "product": "prime-car-t", "starting_unit": format!("A999026000005-{batch}"), "batch": batch, "device": format!("prodigy-{batch}")}),
+                &op,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    // b-e: receipt done now, while op holds every qualification.
+    let r = app
+        .post(
+            "/api/batches/b-e/steps/receive-apheresis/start",
+            json!({}),
+            &op,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app
+        .post(
+            "/api/batches/b-e/steps/receive-apheresis/complete",
+            json!({"password": PASSWORD, "user_id": "op"}),
+            &op,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // Suspended: refused, naming the suspension; reinstated: allowed again.
+    let trainer = app.login("trainer").await;
+    let qualification = json!({"site": "cpc", "user": "op", "qualification": "cpc-receipt", "reason": "observed breach of gowning procedure"});
+    let r = app
+        .post("/api/training/suspensions", qualification.clone(), &trainer)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app
+        .post(
+            "/api/batches/b-s/steps/receive-apheresis/start",
+            json!({}),
+            &op,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    assert!(
+        r.message()
+            .contains("op's qualification cpc-receipt is suspended since"),
+        "{}",
+        r.message()
+    );
+    let recorded = refusals(&app).await;
+    assert_eq!(recorded.last().unwrap()["reason"], "suspended");
+    let r = app
+        .post("/api/training/reinstatements", qualification, &trainer)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app
+        .post(
+            "/api/batches/b-s/steps/receive-apheresis/start",
+            json!({}),
+            &op,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // A year and a day later, in-process sampling (valid 365 days) has expired; receipt
+    // (valid 730 days) has not.
+    app.advance_hours(366 * 24);
+    let op = app.login("op").await;
+    let r = app
+        .post("/api/batches/b-e/steps/receipt-count/start", json!({}), &op)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    assert!(
+        r.message()
+            .contains("op's qualification cpc-ipc-sampling expired on"),
+        "{}",
+        r.message()
+    );
+    let recorded = refusals(&app).await;
+    let last = recorded.last().unwrap();
+    assert_eq!(last["reason"], "expired");
+    assert!(last["expired_at"].is_string(), "{last}");
+    assert_eq!(last["context"], "batch/b-e step receipt-count");
+    // The auditor's answer is about the time of each step: b-e's receipt was done while op
+    // was qualified, so it stays qualified although the training record changed since.
+    let auditor = app.login("auditor").await;
+    let r = app
+        .get(
+            "/api/training/batch-check?site=cpc&stream=batch/b-e",
+            &auditor,
+        )
+        .await;
+    assert_eq!(r.body["all_qualified"], true, "{:#}", r.body);
+    assert_eq!(r.body["steps"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_operators_training_decides_who_may_run_the_msc_batch() {
+    let app = TestApp::demo();
+    let tanaka = app.demo_login("op-tanaka").await;
+    let suzuki = app.demo_login("op-suzuki").await;
+    let qa = app.demo_login("qa-ito").await;
+    let r = app
+        .post(
+            "/api/recipes",
+            json!({"site": "cpc-kyoto", "shipped": "bm-msc.toml"}),
+            &tanaka,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app
+        .post(
+            "/api/recipes/bm-msc/1.0.0/approve",
+            json!({"password": cellops_server::provision::demo_password("qa-ito"), "user_id": "qa-ito"}),
+            &qa,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app
+        .post(
+            "/api/batches",
+            json!({"site": "cpc-kyoto", "product": "bm-msc", "starting_unit": "A999026000006-S1234100", "batch": "msc-1", "simulation": {"seed": 2, "sample_period_s": 1800}}),
+            &suzuki,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // op-suzuki failed the aseptic media fill: receipt and counting go, plating is refused.
+    let app = &app;
+    let simulate = |token: &str, user: &str| {
+        let body = json!({"hours": 24, "password": cellops_server::provision::demo_password(user), "user_id": user});
+        let token = token.to_string();
+        async move { app.post("/api/batches/msc-1/simulate", body, &token).await }
+    };
+    let r = simulate(&suzuki, "op-suzuki").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    assert!(
+        r.message()
+            .contains("op-suzuki does not hold qualification cpc-aseptic-processing"),
+        "{}",
+        r.message()
+    );
+    let status = app.get("/api/batches/msc-1", &tanaka).await;
+    assert_eq!(
+        status.body["due_step"]["id"], "plate-marrow",
+        "{:#}",
+        status.body
+    );
+    // op-tanaka holds it and goes on.
+    let r = simulate(&tanaka, "op-tanaka").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["stopped"], "time_reached", "{:#}", r.body);
+    let auditor = app.demo_login("auditor-ueda").await;
+    let r = app
+        .get(
+            "/api/training/batch-check?site=cpc-kyoto&stream=batch/msc-1",
+            &auditor,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["all_qualified"], true, "{:#}", r.body);
+    let by = |user: &str| {
+        r.body["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["performer"] == user)
+            .map(|s| s["qualification"].as_str().unwrap().to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(
+        by("op-suzuki"),
+        ["cpc-ipc-sampling", "cpc-receipt"].map(String::from).into()
+    );
+    assert!(by("op-tanaka").contains("cpc-aseptic-processing"));
 }

@@ -15,7 +15,7 @@ const DAY_US: u64 = 86_400_000_000;
 
 /// Adds users the core test app does not have: trainers at cpc (two, so that a trainer can
 /// be a trainee) and a trainee operator.
-fn add_training_users(app: &TestApp) {
+pub(crate) fn add_training_users(app: &TestApp) {
     tokio::task::block_in_place(|| {
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(9);
         for (id, name, roles) in [
@@ -47,7 +47,13 @@ fn add_training_users(app: &TestApp) {
 }
 
 /// E-signs record `seq` as the session's user (policy acknowledged first).
-async fn sign(app: &TestApp, session: &str, user: &str, seq: &Value, meaning: &str) -> u64 {
+pub(crate) async fn sign(
+    app: &TestApp,
+    session: &str,
+    user: &str,
+    seq: &Value,
+    meaning: &str,
+) -> u64 {
     app.post("/api/auth/esig-policy", json!({}), session).await;
     let r = app
         .post(
@@ -61,7 +67,7 @@ async fn sign(app: &TestApp, session: &str, user: &str, seq: &Value, meaning: &s
 }
 
 /// Imports the shipped curriculum as `trainer` and has QA approve it.
-async fn approved_curriculum(app: &TestApp, trainer: &str) {
+pub(crate) async fn approved_curriculum(app: &TestApp, trainer: &str) {
     let r = app
         .post(
             "/api/training/curricula",
@@ -77,7 +83,7 @@ async fn approved_curriculum(app: &TestApp, trainer: &str) {
 /// Takes `trainee` through `course`: enrolment, every module, every assessment passed (or
 /// the media fill failed when `fail_media_fill`), signatures, and the certificate when all
 /// passed. Returns the certificate code, if issued.
-async fn take_course(
+pub(crate) async fn take_course(
     app: &TestApp,
     trainer: &str,
     trainer_id: &str,

@@ -61,6 +61,14 @@ struct Line {
     detail: String,
 }
 
+/// Who did a step, with the qualification they were checked for when the step declares one.
+fn performer(by: &cellops_process::engine::PersonId, qualification: Option<&str>) -> String {
+    match qualification {
+        Some(q) => format!("{by} (qualified: {q})"),
+        None => by.to_string(),
+    }
+}
+
 fn lines(input: &EbrInput) -> Vec<Line> {
     let mut out = Vec::new();
     for r in &input.records {
@@ -97,10 +105,11 @@ fn lines(input: &EbrInput) -> Vec<Line> {
                 lots,
                 set_points,
                 duration_hours,
+                qualification,
             }) => Line {
                 at: rfc(at),
                 what: format!("step started: {}", step.id),
-                who: by.to_string(),
+                who: performer(&by, qualification.as_deref()),
                 detail: {
                     let mut d = String::new();
                     if !lots.is_empty() {
@@ -128,10 +137,11 @@ fn lines(input: &EbrInput) -> Vec<Line> {
                 by,
                 at,
                 results,
+                qualification,
             }) => Line {
                 at: rfc(at),
                 what: format!("in-process results: {}", step.id),
-                who: by.to_string(),
+                who: performer(&by, qualification.as_deref()),
                 detail: results
                     .iter()
                     .map(|r| {
@@ -161,13 +171,14 @@ fn lines(input: &EbrInput) -> Vec<Line> {
                 by,
                 at,
                 signature,
+                qualification,
                 ..
             }) => Line {
                 at: rfc(at),
                 what: format!("step completed: {}", step.id),
                 who: by.map_or_else(
                     || format!("device {}", input.opened.device),
-                    |b| b.to_string(),
+                    |b| performer(&b, qualification.as_deref()),
                 ),
                 detail: signature
                     .map(|s| format!("signed {} ({})", s.meaning.name(), s.signature))
