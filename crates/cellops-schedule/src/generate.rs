@@ -80,7 +80,13 @@ fn use_(kind: &str, offset_days: i64, days: i64) -> Use {
     }
 }
 
-fn qc_stage() -> Stage {
+/// What a stage asks of qualified people (see [`Stage::staffing`]).
+fn staffing(actions: &[&str]) -> Vec<String> {
+    actions.iter().map(|a| (*a).to_string()).collect()
+}
+
+/// The release panel: an analytical method of the product and sterility testing.
+fn qc_stage(analytical_method: &str) -> Stage {
     Stage {
         name: "qc".into(),
         site: StageSite::Cpc,
@@ -90,6 +96,10 @@ fn qc_stage() -> Stage {
         duration_days: QC_DAYS,
         // A release panel takes two analyst-days of QC capacity.
         uses: vec![use_("qc", 0, 2)],
+        staffing: vec![
+            format!("qc.result.{analytical_method}"),
+            "qc.result.sterility".to_string(),
+        ],
     }
 }
 
@@ -105,6 +115,7 @@ fn ship_stage(hold: i64) -> Stage {
             use_("courier", 0, 1),
             use_("dry_shipper", 0, SHIPPER_CYCLE_DAYS),
         ],
+        staffing: staffing(&["shipment.pack"]),
     }
 }
 
@@ -121,8 +132,9 @@ pub fn products() -> Vec<Product> {
         uses: std::iter::once(use_(kind, 0, days + HARVEST_FREEZE_DAYS))
             .chain(touches.iter().map(|&t| use_("isolator", t, 1)))
             .collect(),
+        staffing: staffing(&["recipe"]),
     };
-    let collect = |kind: &str| Stage {
+    let collect = |kind: &str, action: &str| Stage {
         name: "collection".into(),
         site: StageSite::Hospital,
         transit: Transit::None,
@@ -130,6 +142,7 @@ pub fn products() -> Vec<Product> {
         hold_max_days: None,
         duration_days: 1,
         uses: vec![use_(kind, 0, 1)],
+        staffing: staffing(&[action]),
     };
     vec![
         Product {
@@ -138,7 +151,7 @@ pub fn products() -> Vec<Product> {
             p_fail: 0.04,
             p_oos: 0.05,
             stages: vec![
-                collect("collection_chair"),
+                collect("collection_chair", "collection.apheresis"),
                 // Isolator at selection/activation (day 0) and at harvest.
                 culture(
                     "culture",
@@ -147,7 +160,7 @@ pub fn products() -> Vec<Product> {
                     FRESH_HOLD_DAYS,
                     &[0, prime],
                 ),
-                qc_stage(),
+                qc_stage("flow-viability"),
                 ship_stage(SHELF_HOLD_DAYS),
             ],
         },
@@ -165,6 +178,7 @@ pub fn products() -> Vec<Product> {
                     hold_max_days: None,
                     duration_days: 1,
                     uses: vec![use_("qc", 0, 1)],
+                    staffing: staffing(&["release.sign"]),
                 },
                 ship_stage(14),
             ],
@@ -174,7 +188,7 @@ pub fn products() -> Vec<Product> {
             p_fail: 0.05,
             p_oos: 0.05,
             stages: vec![
-                collect("aspiration_room"),
+                collect("aspiration_room", "collection.bone_marrow"),
                 // Isolator at seeding, at two passages and at harvest (4 touch-points, §5).
                 culture(
                     "culture",
@@ -183,7 +197,7 @@ pub fn products() -> Vec<Product> {
                     MARROW_HOLD_DAYS,
                     &[0, 7, 14, MSC_CULTURE_DAYS],
                 ),
-                qc_stage(),
+                qc_stage("trypan-blue"),
                 ship_stage(SHELF_HOLD_DAYS),
             ],
         },

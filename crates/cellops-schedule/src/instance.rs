@@ -159,6 +159,12 @@ pub struct Stage {
     /// Resource units the stage occupies, relative to its start.
     #[serde(default)]
     pub uses: Vec<Use>,
+    /// GMP actions a qualified person performs during the stage, for the staffing check:
+    /// keys of the site's qualification matrix (`qc.result.sterility`, `shipment.pack`, …),
+    /// `qualification:<id>`, or `recipe` for every qualification the product's recipe
+    /// declares on its operator and sampling steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub staffing: Vec<String>,
 }
 
 /// One unit of a resource kind, occupied from `offset_days` after the stage start for

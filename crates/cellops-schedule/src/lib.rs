@@ -21,6 +21,7 @@ pub mod optimise;
 pub mod output;
 pub mod plan;
 pub mod replan;
+pub mod staffing;
 pub mod verify;
 
 pub use error::{FieldError, ScheduleError};

@@ -21,6 +21,8 @@ pub const CAPACITY_MAX: i64 = 10_000;
 pub const STAGES_MAX: usize = 32;
 /// Largest order weight.
 pub const WEIGHT_MAX: i64 = 100;
+/// Longest staffing action of a stage, in characters.
+pub const STAFFING_ACTION_CHARS_MAX: usize = 120;
 
 /// One concrete stage of an order's route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -364,6 +366,20 @@ impl Network {
                         "the first stage has a gap, hold limit or transit before it".into(),
                         "remove min_gap_days, hold_max_days and transit \"before\" from the first stage",
                     );
+                }
+                for (a, action) in st.staffing.iter().enumerate() {
+                    let ok = !action.is_empty()
+                        && action.len() <= STAFFING_ACTION_CHARS_MAX
+                        && action.chars().all(|ch| {
+                            ch.is_ascii_lowercase() || ch.is_ascii_digit() || "-_.:".contains(ch)
+                        });
+                    if !ok {
+                        c.fail(
+                            format!("{sf}.staffing[{a}]"),
+                            format!("{action:?} is not an action"),
+                            "name a qualification-matrix action (lowercase letters, digits, '-', '_', '.'), qualification:<id>, or recipe",
+                        );
+                    }
                 }
                 for (u, us) in st.uses.iter().enumerate() {
                     let uf = format!("{sf}.uses[{u}]");

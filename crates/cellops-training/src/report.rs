@@ -340,3 +340,41 @@ pub fn check_steps(
         steps,
     }
 }
+
+/// Whether `user` holds `qualification` over the whole period `from..=to`, as recorded
+/// now: checked at `from`, at `to`, and at every recorded grant, expiry, suspension and
+/// reinstatement in between (a lapse inside the period is a gap). `Err` is the first
+/// instant it is not held, with the status then.
+pub fn held_throughout(
+    state: &TrainingState,
+    user: &UserId,
+    qualification: &str,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<(), (Timestamp, QualificationStatus)> {
+    let mut instants = vec![from, to];
+    if let Some(changes) = state
+        .person(user)
+        .and_then(|p| p.qualifications.get(qualification))
+    {
+        for change in changes {
+            match change {
+                crate::state::Change::Granted { at, expires_at, .. } => {
+                    instants.extend([*at, *expires_at]);
+                }
+                crate::state::Change::Suspended { at, .. }
+                | crate::state::Change::Reinstated { at, .. } => instants.push(*at),
+            }
+        }
+    }
+    instants.retain(|t| *t >= from && *t <= to);
+    instants.sort();
+    instants.dedup();
+    for at in instants {
+        let status = state.status(user, qualification, at);
+        if !status.is_qualified() {
+            return Err((at, status));
+        }
+    }
+    Ok(())
+}

@@ -21,14 +21,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cellops_domain::events::EventType;
-use cellops_domain::{Role, SiteId, Stream};
+use cellops_domain::{Role, SiteId, Stream, Timestamp, UserId};
 use cellops_ledger::{Backend, NewRecord, Record};
 use cellops_schedule::booking::{
     Answer, Binding, BookingOut, BookingRequest, Planner, Proposal, Reservation,
 };
 use cellops_schedule::generate::{GenParams, generate};
 use cellops_schedule::replan::{Disruption, Move};
-use cellops_schedule::{Day, Instance, ScheduleError};
+use cellops_schedule::{Day, Instance, ScheduleError, staffing};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -106,6 +106,13 @@ pub const ROUTES: &[RouteDoc] = &[
         "get",
         "/api/schedule/gantt",
         "Gantt data per resource over all bookings",
+        true,
+        &[],
+    ),
+    (
+        "get",
+        "/api/schedule/staffing",
+        "Staffing check of the bookings: for each planned stage's GMP action, who at its site is qualified over the stage's dates (from=, to=; gaps listed)",
         true,
         &[],
     ),
@@ -706,6 +713,154 @@ pub async fn replan<B: Backend>(
     ))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaffingQuery {
+    /// First day, `YYYY-MM-DD` (default today).
+    pub from: Option<String>,
+    /// Last day, `YYYY-MM-DD` (default `from` + 27 days).
+    pub to: Option<String>,
+}
+
+/// Longest period one staffing check covers, days.
+pub const STAFFING_DAYS_MAX: i64 = 366;
+
+/// The qualifications a product's recipe declares on its operator and sampling steps: the
+/// newest version approved at `site`, else the shipped recipe of that product.
+fn recipe_qualifications(
+    batches: &mut super::batch::BatchModel,
+    site: &SiteId,
+    product: &str,
+) -> Option<Vec<String>> {
+    let of = |recipe: &cellops_process::Recipe| -> Vec<String> {
+        recipe
+            .phases()
+            .iter()
+            .flat_map(|p| &p.steps)
+            .filter_map(|s| s.kind.qualification().map(str::to_string))
+            .collect()
+    };
+    if let Some(entry) = batches.latest_approved(product, site.as_str()) {
+        return Some(of(&entry.recipe));
+    }
+    cellops_process::shipped::shipped_recipes()
+        .ok()?
+        .iter()
+        .find(|r| r.product() == product)
+        .map(of)
+}
+
+/// Day bounds as instants: the first microsecond of `start` and the last of `end`.
+fn day_bounds(start: &str, end: &str) -> Option<(Timestamp, Timestamp)> {
+    let from = Timestamp::parse(&format!("{start}T00:00:00Z")).ok()?;
+    let to = Timestamp::parse(&format!("{end}T00:00:00Z")).ok()?;
+    Some((from, to.plus_us(86_400_000_000 - 1)))
+}
+
+/// Staffing check against the schedule: every booked stage overlapping `from..=to` that
+/// declares GMP actions, with the people at its site qualified for each over the stage's
+/// whole dates (the training read model; expiry and suspensions as recorded now), and the
+/// gaps. Staff of the CPC ask.
+pub async fn staffing<B: Backend>(
+    State(state): State<AppState<B>>,
+    caller: Caller,
+    AppQuery(q): AppQuery<StaffingQuery>,
+) -> ApiResult<Json<Value>> {
+    let cpc = cpc_site(&state)?;
+    caller.require_site(&cpc)?;
+    state.sync().await?;
+    let products: Vec<String> = state.read_model(|m: &mut ScheduleModel| {
+        let net = m.planner.network();
+        net.instance()
+            .products
+            .iter()
+            .map(|p| p.id.clone())
+            .collect()
+    });
+    let recipes: std::collections::BTreeMap<String, Option<Vec<String>>> =
+        state.read_model(|b: &mut super::batch::BatchModel| {
+            products
+                .into_iter()
+                .map(|p| {
+                    let q = recipe_qualifications(b, &cpc, &p);
+                    (p, q)
+                })
+                .collect()
+        });
+    let (needs, from, to) = state.read_model(|m: &mut ScheduleModel| {
+        let today = today(&state, m);
+        let net = m.planner.network();
+        let day = |field: &str, v: &str| {
+            net.day_of(v).ok_or_else(|| {
+                ApiError::bad_request(field, format!("{v:?} is not a date (YYYY-MM-DD)"))
+            })
+        };
+        let from = match &q.from {
+            Some(v) => day("from", v)?,
+            None => today,
+        };
+        let to = match &q.to {
+            Some(v) => day("to", v)?,
+            None => from + 27,
+        };
+        if to < from || to - from >= STAFFING_DAYS_MAX {
+            return Err(ApiError::bad_request(
+                "to",
+                format!("give a last day on or after from, at most {STAFFING_DAYS_MAX} days of it"),
+            ));
+        }
+        let bookings = m.planner.bookings(None);
+        let net = m.planner.network();
+        let needs = staffing::needs(net, &bookings, from, to, |product| {
+            recipes.get(product).cloned().flatten()
+        });
+        Ok((needs, net.date_of(from), net.date_of(to)))
+    })?;
+    let mut people: std::collections::BTreeMap<String, Vec<UserId>> = Default::default();
+    for need in &needs {
+        if !people.contains_key(&need.site)
+            && let Ok(site) = SiteId::parse(&need.site)
+        {
+            let (at_site, _) = super::training::site_people_and_qualifications(&state, &site);
+            people.insert(
+                need.site.clone(),
+                at_site.into_iter().map(|(u, _)| u).collect(),
+            );
+        }
+    }
+    let report = state.read_model(|t: &mut super::training::TrainingModel| {
+        staffing::report(&from, &to, needs, |need| {
+            let site = SiteId::parse(&need.site).map_err(|e| e.to_string())?;
+            let qualification = t
+                .matrix
+                .requirement(&site, &need.action)
+                .map_err(|e| e.to_string())?;
+            let (start, end) = day_bounds(&need.start, &need.end)
+                .ok_or_else(|| format!("stage dates {}..{} unreadable", need.start, need.end))?;
+            let mut qualified = Vec::new();
+            let mut not_qualified = Vec::new();
+            for user in people.get(&need.site).map(Vec::as_slice).unwrap_or(&[]) {
+                match cellops_training::report::held_throughout(
+                    &t.state,
+                    user,
+                    &qualification,
+                    start,
+                    end,
+                ) {
+                    Ok(()) => qualified.push(user.to_string()),
+                    Err((_, cellops_training::QualificationStatus::NeverGranted)) => {}
+                    Err((at, status)) => not_qualified.push((
+                        user.to_string(),
+                        status.refusal_message(user, &qualification, at),
+                    )),
+                }
+            }
+            Ok((qualification, qualified, not_qualified))
+        })
+    });
+    Ok(Json(json!({ "cpc": cpc, "report": report })))
+}
+
 /// The routes of this module.
 pub fn router<B: Backend>() -> Router<AppState<B>> {
     Router::new()
@@ -714,4 +869,5 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         .route("/api/bookings/{id}/cancel", post(cancel::<B>))
         .route("/api/schedule/gantt", get(gantt::<B>))
         .route("/api/schedule/replan", post(replan::<B>))
+        .route("/api/schedule/staffing", get(staffing::<B>))
 }

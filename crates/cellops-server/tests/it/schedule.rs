@@ -285,3 +285,121 @@ async fn gantt_and_replan_and_a_rebuilt_read_model_agree() {
         g2.body["resources"]
     );
 }
+
+/// The staffing needs of one booking's stage, by action.
+fn needs_of<'a>(report: &'a Value, booking: &str, stage: &str) -> Vec<&'a Value> {
+    report["report"]["needs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["booking"] == booking && n["stage"] == stage)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_staffing_check_finds_a_qualified_operator_for_each_planned_stage_or_lists_the_gap() {
+    let app = TestApp::new();
+    let nurse = app.login("nurse").await;
+    // o1 now; o2 a year on, when op's one-year qualifications will have run out mid-culture.
+    for (date, order) in [("2025-11-25", "o1"), ("2026-11-16", "o2")] {
+        let r = app
+            .post("/api/bookings", request(date, Some(order)), &nurse)
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    let admin = app.login("admin").await;
+    let check = |from: &str, to: &str| {
+        let path = format!("/api/schedule/staffing?from={from}&to={to}");
+        let admin = admin.clone();
+        let app = &app;
+        async move { app.get(&path, &admin).await }
+    };
+    // Nobody is trained yet: every need of o1 is a gap.
+    let r = check("2025-11-24", "2025-12-31").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["report"]["all_staffed"], false);
+    let culture = needs_of(&r.body, "bk-o1", "culture");
+    let actions: Vec<&str> = culture
+        .iter()
+        .map(|n| n["action"].as_str().unwrap())
+        .collect();
+    // The recipe's declared step qualifications (the shipped recipe: none is approved yet).
+    assert_eq!(
+        actions,
+        [
+            "qualification:cpc-cryopreservation",
+            "qualification:cpc-device-operation",
+            "qualification:cpc-ipc-sampling",
+            "qualification:cpc-receipt",
+            "qualification:cpc-viral-vector-handling",
+        ]
+    );
+    assert!(
+        culture
+            .iter()
+            .all(|n| n["staffed"] == false && n["site"] == "cpc")
+    );
+    assert!(
+        needs_of(&r.body, "bk-o2", "culture").is_empty(),
+        "outside the period"
+    );
+    // op is trained through the training API: o1's culture is staffed.
+    crate::batch::trained_operator(&app).await;
+    let r = check("2025-11-24", "2025-12-31").await;
+    for need in needs_of(&r.body, "bk-o1", "culture") {
+        assert_eq!(need["staffed"], true, "{need}");
+        assert_eq!(need["qualified_people"], json!(["op"]));
+    }
+    // QC needs a QC analyst at the CPC and collection a trained collector at the hospital:
+    // still gaps, each naming the qualification it lacks.
+    let qc = needs_of(&r.body, "bk-o1", "qc");
+    let lacking: Vec<(&str, &str)> = qc
+        .iter()
+        .map(|n| {
+            (
+                n["action"].as_str().unwrap(),
+                n["qualification"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lacking,
+        [
+            ("qc.result.flow-viability", "qc-analytical"),
+            ("qc.result.sterility", "qc-microbiology")
+        ]
+    );
+    assert!(qc.iter().all(|n| n["staffed"] == false));
+    let collection = needs_of(&r.body, "bk-o1", "collection");
+    assert_eq!(collection[0]["site"], "hosp");
+    assert_eq!(collection[0]["qualification"], "hosp-apheresis-collection");
+    assert_eq!(collection[0]["staffed"], false);
+    assert!(r.body["report"]["gaps"].as_u64().unwrap() >= 3);
+    // A year on: op's in-process sampling (valid 365 days) expires during o2's culture, so
+    // that need is a gap with the reason; receipt (valid 730 days) is still covered.
+    let r = check("2026-11-10", "2026-12-20").await;
+    let culture = needs_of(&r.body, "bk-o2", "culture");
+    let need = |action: &str| {
+        *culture
+            .iter()
+            .find(|n| n["action"] == action)
+            .unwrap_or_else(|| panic!("{action}: {culture:?}"))
+    };
+    let sampling = need("qualification:cpc-ipc-sampling");
+    assert_eq!(sampling["staffed"], false, "{sampling}");
+    assert_eq!(sampling["not_qualified"][0][0], "op");
+    assert!(
+        sampling["not_qualified"][0][1]
+            .as_str()
+            .unwrap()
+            .contains("op's qualification cpc-ipc-sampling expired on 2026-11-2"),
+        "{sampling}"
+    );
+    assert_eq!(need("qualification:cpc-receipt")["staffed"], true);
+    // Bad periods are refused naming the field.
+    let r = check("2026-12-20", "2026-11-10").await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["error"]["field"], "to");
+    let r = check("someday", "2026-11-10").await;
+    assert_eq!(r.body["error"]["field"], "from");
+}
