@@ -4,6 +4,7 @@ pub mod batch;
 pub mod custody;
 pub mod labels;
 pub mod ledger;
+pub mod notify;
 pub mod orders;
 pub mod qc;
 pub mod schedule;
@@ -29,6 +30,7 @@ pub const FEATURE_EVENT_TYPES: &[&[EventType]] = &[
     qc::EVENT_TYPES,
     storage::EVENT_TYPES,
     schedule::EVENT_TYPES,
+    notify::EVENT_TYPES,
 ];
 
 /// The documented endpoints of the feature modules (see [`crate::openapi`]).
@@ -41,6 +43,7 @@ pub const FEATURE_ROUTE_DOCS: &[&[crate::openapi::RouteDoc]] = &[
     shipments::ROUTES,
     bank::ROUTES,
     schedule::ROUTES,
+    notify::ROUTES,
 ];
 
 /// The read models of the feature modules. A module registers its projection here.
@@ -55,6 +58,7 @@ pub fn projections(config: &ServerConfig) -> Projections {
         .with(qc::projection())
         .with(storage::ColdModel::default())
         .with(schedule::ScheduleModel::demo(config))
+        .with(notify::NotifyModel::default())
 }
 
 /// The routes of the feature modules. A module merges its router here.
@@ -68,6 +72,7 @@ pub fn feature_routes<B: Backend>() -> Router<AppState<B>> {
         .merge(shipments::router::<B>())
         .merge(bank::router::<B>())
         .merge(schedule::router::<B>())
+        .merge(notify::router::<B>())
 }
 
 /// Parses a site id from request input; the error names `field`.

@@ -4,6 +4,7 @@
 mod api;
 mod batch;
 mod custody;
+mod notify;
 mod orders;
 mod qc;
 mod schedule;
