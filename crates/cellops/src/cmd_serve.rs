@@ -164,6 +164,13 @@ fn serve<B: Backend>(url: &str, args: &ServeArgs) -> anyhow::Result<std::process
             cellops_ledger::store::redact_url(url),
             state.ledger.size()
         );
+        // Webhook notifications: deliver the outbox while serving (docs/notifications.md).
+        cellops_server::routes::notify::spawn_dispatcher(
+            state.clone(),
+            cellops_server::routes::notify::RetryPolicy::DEFAULT,
+            std::time::Duration::from_secs(1),
+        )
+        .map_err(|e| anyhow::anyhow!("webhook dispatcher: {e}"))?;
         axum::serve(listener, cellops_server::app(state))
             .with_graceful_shutdown(shutdown_signal())
             .await
