@@ -186,9 +186,45 @@ pub struct OrderBook {
     orders: BTreeMap<OrderId, Order>,
     /// Order id by ledger stream.
     by_stream: BTreeMap<String, OrderId>,
+    /// How the records of the modules that perform the flow's steps find their order.
+    links: Links,
     /// Records that could not be read (logged by the caller).
     pub unreadable: Vec<(u64, String)>,
 }
+
+/// The keys by which a module's record names an order's material: the starting-material
+/// unit a batch starts from, the batch, the product unit QC registers, the banked dose, the
+/// shipment that carries a product unit.
+#[derive(Debug, Default)]
+struct Links {
+    by_collected: BTreeMap<UnitCode, OrderId>,
+    by_batch: BTreeMap<String, OrderId>,
+    /// When each linked batch started, on the batch's own clock.
+    batch_started_at: BTreeMap<String, Timestamp>,
+    by_product: BTreeMap<UnitCode, OrderId>,
+    /// QA release decisions waiting for their e-signature: decision seq → (order, at risk).
+    decisions: BTreeMap<u64, (OrderId, bool)>,
+    /// Orders whose product units travel in each shipment.
+    shipments: BTreeMap<String, Vec<OrderId>>,
+}
+
+/// The ledger record types of other modules that move an order along (see
+/// [`OrderBook::apply`]). The order flow never records these steps itself: the module that
+/// performs a step is the only source of its milestone.
+pub const MODULE_EVENT_TYPES: &[&str] = &[
+    "culture.batch_opened",
+    "batch.batch_started",
+    "culture.prediction_made",
+    "batch.batch_completed",
+    "batch.batch_aborted",
+    "qc.batch.registered",
+    "qc.release.decided",
+    "bank.dose_allocated",
+    "bank.allocation_cancelled",
+    "shipment.packed",
+    "shipment.dispatched",
+    "shipment.received",
+];
 
 impl OrderBook {
     /// The order, if it exists.
@@ -209,8 +245,12 @@ impl OrderBook {
     /// Applies one record; records of other types are ignored.
     pub fn apply(&mut self, r: RecordView<'_>) {
         match r.event_type {
-            "esig.signed" => self.apply_signature(r),
+            "esig.signed" => {
+                self.apply_signature(r);
+                self.apply_release_signature(r);
+            }
             "bedside.verified" | "bedside.mismatch" | "infusion.recorded" => self.apply_custody(r),
+            t if MODULE_EVENT_TYPES.contains(&t) => self.apply_module(r),
             _ => match OrderEvent::from_json(r.event_type, r.payload) {
                 None => {}
                 Some(Err(e)) => self.unreadable.push((r.seq, e)),
@@ -241,6 +281,233 @@ impl OrderBook {
             }
             order.push(r.seq, r.recorded_at, "order.signed", signer, None);
         }
+    }
+
+    /// A record of the batch, QC, bank or shipment module: the milestone it means for the
+    /// order whose material it names, recorded as done by that module (not manual).
+    fn apply_module(&mut self, r: RecordView<'_>) {
+        let p: serde_json::Value = match serde_json::from_str(r.payload) {
+            Ok(p) => p,
+            Err(e) => {
+                self.unreadable
+                    .push((r.seq, format!("{}: {e}", r.event_type)));
+                return;
+            }
+        };
+        let text = |key: &str| p.get(key).and_then(|v| v.as_str()).map(str::to_string);
+        let unit = |key: &str| {
+            p.get(key)
+                .and_then(|v| v.as_str())
+                .and_then(|u| UnitCode::parse(u).ok())
+        };
+        let stream_batch = r.stream.strip_prefix("batch/").map(str::to_string);
+        let links = &mut self.links;
+        let (order_id, milestone, reached) = match r.event_type {
+            "culture.batch_opened" => {
+                let (Some(batch), Some(start)) = (text("batch"), unit("starting_unit")) else {
+                    return;
+                };
+                let Some(order) = links.by_collected.get(&start).cloned() else {
+                    return;
+                };
+                links.by_batch.insert(batch.clone(), order.clone());
+                let reached = Reached {
+                    batch: Some(batch),
+                    ..Reached::default()
+                };
+                (order, Milestone::ManufacturingStarted, reached)
+            }
+            "batch.batch_started" => {
+                if let (Some(batch), Some(at)) = (stream_batch, text("at")) {
+                    if let Ok(at) = Timestamp::parse(&at) {
+                        links.batch_started_at.insert(batch, at);
+                    }
+                }
+                return;
+            }
+            "culture.prediction_made" => {
+                let Some(batch) = stream_batch else { return };
+                let Some(order) = links.by_batch.get(&batch).cloned() else {
+                    return;
+                };
+                let Some(day) = p
+                    .get("prediction")
+                    .and_then(|x| x.get("median_day"))
+                    .and_then(|d| d.as_f64())
+                else {
+                    return;
+                };
+                let start = links
+                    .batch_started_at
+                    .get(&batch)
+                    .copied()
+                    .unwrap_or(r.recorded_at);
+                let reached = Reached {
+                    predicted_at: Some(start.plus_us((day * 86_400e6) as i64)),
+                    batch: Some(batch),
+                    ..Reached::default()
+                };
+                (order, Milestone::DosePredicted, reached)
+            }
+            "batch.batch_completed" | "batch.batch_aborted" => {
+                let Some(batch) = stream_batch else { return };
+                let Some(order) = links.by_batch.get(&batch).cloned() else {
+                    return;
+                };
+                let m = if r.event_type == "batch.batch_completed" {
+                    Milestone::Harvested
+                } else {
+                    Milestone::BatchFailed
+                };
+                let reached = Reached {
+                    batch: Some(batch),
+                    ..Reached::default()
+                };
+                (order, m, reached)
+            }
+            "qc.batch.registered" => {
+                let Some(order) = text("batch").and_then(|b| links.by_batch.get(&b).cloned())
+                else {
+                    return;
+                };
+                let units = p.get("units").and_then(|u| u.as_array());
+                let first = units
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|u| u.as_str().and_then(|u| UnitCode::parse(u).ok()))
+                    .next();
+                if let (Some(u), Some(o)) = (first, self.orders.get_mut(&order)) {
+                    o.product_unit = Some(u);
+                    self.links.by_product.insert(u, order);
+                }
+                return;
+            }
+            "qc.release.decided" => {
+                if let Some(order) = text("batch").and_then(|b| links.by_batch.get(&b).cloned()) {
+                    let at_risk = text("kind").as_deref() == Some("released_at_risk");
+                    links.decisions.insert(r.seq, (order, at_risk));
+                }
+                return;
+            }
+            "bank.dose_allocated" => {
+                let (Some(order), Some(dose)) = (
+                    text("order").and_then(|o| OrderId::parse(&o).ok()),
+                    unit("dose"),
+                ) else {
+                    return;
+                };
+                links.by_product.insert(dose, order.clone());
+                let reached = Reached {
+                    unit: Some(dose),
+                    ..Reached::default()
+                };
+                (order, Milestone::DoseAllocated, reached)
+            }
+            "bank.allocation_cancelled" => {
+                let Some(order) = text("order")
+                    .and_then(|o| OrderId::parse(&o).ok())
+                    .and_then(|o| self.orders.get_mut(&o))
+                else {
+                    return;
+                };
+                if order.stage == Stage::DoseAllocated {
+                    order.stage = Stage::Signed;
+                    order.product_unit = None;
+                    order.reached.remove(Milestone::DoseAllocated.as_str());
+                }
+                let reason = text("reason");
+                order.push(
+                    r.seq,
+                    r.recorded_at,
+                    "allocation_cancelled",
+                    r.actor,
+                    reason,
+                );
+                return;
+            }
+            "shipment.packed" => {
+                let Some(shipment) = text("shipment") else {
+                    return;
+                };
+                let orders: Vec<OrderId> = p
+                    .get("units")
+                    .and_then(|u| u.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|u| u.as_str().and_then(|u| UnitCode::parse(u).ok()))
+                    .filter_map(|u| links.by_product.get(&u).cloned())
+                    .collect();
+                if !orders.is_empty() {
+                    links.shipments.insert(shipment, orders);
+                }
+                return;
+            }
+            "shipment.dispatched" | "shipment.received" => {
+                let Some(orders) = text("shipment").and_then(|s| links.shipments.get(&s).cloned())
+                else {
+                    return;
+                };
+                let m = if r.event_type == "shipment.dispatched" {
+                    Milestone::ShippedToHospital
+                } else {
+                    Milestone::ReceivedAtHospital
+                };
+                for order in orders {
+                    self.module_milestone(r, &order, m, Reached::default());
+                }
+                return;
+            }
+            _ => return,
+        };
+        self.module_milestone(r, &order_id, milestone, reached);
+    }
+
+    /// A QA e-signature with meaning Released over a release decision of a linked batch.
+    fn apply_release_signature(&mut self, r: RecordView<'_>) {
+        if r.signature.map(|(meaning, _)| meaning) != Some("Released") {
+            return;
+        }
+        let Some(signs) = serde_json::from_str::<serde_json::Value>(r.payload)
+            .ok()
+            .and_then(|p| p.get("signs_seq").and_then(|s| s.as_u64()))
+        else {
+            return;
+        };
+        let Some((order, at_risk)) = self.links.decisions.remove(&signs) else {
+            return;
+        };
+        let m = if at_risk {
+            Milestone::ReleasedAtRisk
+        } else {
+            Milestone::Released
+        };
+        self.module_milestone(r, &order, m, Reached::default());
+    }
+
+    fn module_milestone(&mut self, r: RecordView<'_>, order: &OrderId, m: Milestone, e: Reached) {
+        let Some(order) = self.orders.get_mut(order) else {
+            return;
+        };
+        let mut detail = Vec::new();
+        if let Some(b) = &e.batch {
+            detail.push(format!("batch {b}"));
+        }
+        if let Some(u) = &e.unit {
+            detail.push(format!("unit {}", u.eye_readable()));
+        }
+        if let Some(p) = e.predicted_at {
+            detail.push(format!("dose predicted at {p}"));
+        }
+        detail.push(format!("recorded by {}", r.event_type));
+        // The module's own time of the fact when it states one (a batch runs on its
+        // device's clock), else when it was recorded.
+        let at = serde_json::from_str::<serde_json::Value>(r.payload)
+            .ok()
+            .and_then(|p| p.get("at").and_then(|a| a.as_str()).map(str::to_string))
+            .and_then(|a| Timestamp::parse(&a).ok())
+            .unwrap_or(r.recorded_at);
+        apply_milestone(order, m, at, e);
+        order.push(r.seq, at, m.as_str(), r.actor, Some(detail.join("; ")));
     }
 
     fn apply_custody(&mut self, r: RecordView<'_>) {
@@ -337,6 +604,7 @@ impl OrderBook {
                 };
                 order.stage = Stage::Collected;
                 order.collected_units.push(e.unit);
+                self.links.by_collected.insert(e.unit, e.order.clone());
                 order.collected_at = Some(e.collected_at);
                 order.push(
                     seq,
@@ -355,7 +623,12 @@ impl OrderBook {
                 let Some(order) = self.orders.get_mut(&e.order) else {
                     return;
                 };
-                apply_milestone(order, e.milestone, e);
+                let reached = Reached {
+                    unit: e.unit,
+                    batch: e.batch.clone(),
+                    predicted_at: e.predicted_at,
+                };
+                apply_milestone(order, e.milestone, e.at, reached);
                 let mut detail = Vec::new();
                 if let Some(u) = &e.unit {
                     detail.push(format!("unit {}", u.eye_readable()));
@@ -425,8 +698,16 @@ impl OrderBook {
     }
 }
 
-fn apply_milestone(order: &mut Order, m: Milestone, e: &crate::event::MilestoneRecorded) {
-    order.reached.insert(m.as_str(), e.at);
+/// What a milestone brings besides its time.
+#[derive(Debug, Default)]
+struct Reached {
+    unit: Option<UnitCode>,
+    batch: Option<String>,
+    predicted_at: Option<Timestamp>,
+}
+
+fn apply_milestone(order: &mut Order, m: Milestone, at: Timestamp, e: Reached) {
+    order.reached.insert(m.as_str(), at);
     if let Some(b) = &e.batch {
         order.batch = Some(b.clone());
     }

@@ -314,13 +314,8 @@ fn allowed_from(m: Milestone, product: Product) -> &'static [Stage] {
         Milestone::DosePredicted => &[Stage::Manufacturing],
         Milestone::Harvested => &[Stage::Manufacturing],
         Milestone::Released | Milestone::ReleasedAtRisk => &[Stage::Harvested],
-        Milestone::BatchFailed => &[
-            Stage::Collected,
-            Stage::ShippedToCpc,
-            Stage::ReceivedAtCpc,
-            Stage::Manufacturing,
-            Stage::Harvested,
-        ],
+        // A running batch fails by its own abort (the batch module's record).
+        Milestone::BatchFailed => &[Stage::Collected, Stage::ShippedToCpc, Stage::ReceivedAtCpc],
         Milestone::DoseAllocated if !product.is_autologous() => &[Stage::Signed],
         Milestone::DoseAllocated => &[],
         Milestone::ShippedToHospital if product.is_autologous() => &[Stage::Released],
@@ -338,6 +333,15 @@ pub fn decide_milestone(
     c: RecordMilestone,
 ) -> Result<MilestoneRecorded, OrderError> {
     let order = order_of(book, &c.order)?;
+    if let Some(module) = c.milestone.performed_by() {
+        return Err(OrderError::Invalid {
+            field: "milestone",
+            message: format!(
+                "{} is recorded by {module}; it cannot be entered by hand",
+                c.milestone.as_str()
+            ),
+        });
+    }
     if c.milestone.at_hospital() {
         at_hospital(order, &c.site)?;
     } else if order.manufacturer != c.site {
@@ -364,40 +368,19 @@ pub fn decide_milestone(
             message: format!("keep the note under {TEXT_CHARS_MAX} characters"),
         });
     }
-    match c.milestone {
-        Milestone::ReceivedAtCpc => {
-            let rules = order.product.rules();
-            if let Some(collected_at) = order.collected_at {
-                let deadline = collected_at.plus_us(rules.fresh_hold_hours_max * MICROS_PER_HOUR);
-                if c.at > deadline {
-                    return Err(OrderError::HoldTimeExceeded {
-                        order: order.id.to_string(),
-                        collected_at,
-                        deadline,
-                        at: c.at,
-                    });
-                }
+    if c.milestone == Milestone::ReceivedAtCpc {
+        let rules = order.product.rules();
+        if let Some(collected_at) = order.collected_at {
+            let deadline = collected_at.plus_us(rules.fresh_hold_hours_max * MICROS_PER_HOUR);
+            if c.at > deadline {
+                return Err(OrderError::HoldTimeExceeded {
+                    order: order.id.to_string(),
+                    collected_at,
+                    deadline,
+                    at: c.at,
+                });
             }
         }
-        Milestone::Harvested | Milestone::DoseAllocated if c.unit.is_none() => {
-            return Err(OrderError::Invalid {
-                field: "unit",
-                message: "give the code of the final product unit (DIN + product code)".into(),
-            });
-        }
-        Milestone::DosePredicted if c.predicted_at.is_none() => {
-            return Err(OrderError::Invalid {
-                field: "predicted_at",
-                message: "give when the dose is predicted to be reached".into(),
-            });
-        }
-        Milestone::ManufacturingStarted if c.batch.is_none() => {
-            return Err(OrderError::Invalid {
-                field: "batch",
-                message: "give the batch id the product is made in".into(),
-            });
-        }
-        _ => {}
     }
     Ok(MilestoneRecorded {
         order: c.order,

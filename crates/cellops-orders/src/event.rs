@@ -135,6 +135,34 @@ impl Milestone {
     pub fn at_manufacturer(self) -> bool {
         !self.at_hospital()
     }
+
+    /// The module whose own records mark this milestone, and how to perform it there; `None`
+    /// for the steps the order flow records itself (hand-off to the courier, receipt and
+    /// identity check at the CPC, thaw), each with its operator's e-signature.
+    pub fn performed_by(self) -> Option<&'static str> {
+        match self {
+            // Before a batch starts, rejecting the starting material (e.g. past its hold
+            // time) is the flow's own step; once a batch runs, only its abort fails it.
+            Milestone::ShippedToCpc
+            | Milestone::ReceivedAtCpc
+            | Milestone::Thawed
+            | Milestone::BatchFailed => None,
+            Milestone::ManufacturingStarted | Milestone::DosePredicted | Milestone::Harvested => {
+                Some(
+                    "the batch module: start the batch with the collected unit as starting_unit (POST /api/batches); the prediction, harvest and abort are its records",
+                )
+            }
+            Milestone::Released | Milestone::ReleasedAtRisk => Some(
+                "QA release of the batch (POST /api/batches/{batch}/release) after its QC registration lists the product unit",
+            ),
+            Milestone::DoseAllocated => {
+                Some("the dose bank (POST /api/bank/allocations with the order)")
+            }
+            Milestone::ShippedToHospital | Milestone::ReceivedAtHospital => Some(
+                "the shipment of the product unit (POST /api/shipments, then /dispatch and /receive)",
+            ),
+        }
+    }
 }
 
 /// `patient.enrolled`: a hospital enrolled a patient under a random pseudonymous subject id.

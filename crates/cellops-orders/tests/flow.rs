@@ -150,6 +150,57 @@ impl World {
         self.record(OrderEvent::Milestone(e));
         Ok(())
     }
+    /// A record of another module (batch, QC, bank, shipments) as the ledger holds it.
+    fn module(&mut self, event_type: &str, stream: &str, payload: serde_json::Value) {
+        self.module_signed(event_type, stream, payload, None);
+    }
+    fn module_signed(
+        &mut self,
+        event_type: &str,
+        stream: &str,
+        payload: serde_json::Value,
+        signature: Option<(&str, &str)>,
+    ) {
+        self.seq += 1;
+        let payload = payload.to_string();
+        self.book.apply(RecordView {
+            seq: self.seq,
+            stream,
+            event_type,
+            payload: &payload,
+            actor: "op-a",
+            recorded_at: self.now,
+            signature,
+        });
+    }
+    /// QA's release decision of `batch` and its e-signature; returns nothing.
+    fn release(&mut self, batch: &str, kind: &str) {
+        self.module(
+            "qc.release.decided",
+            &format!("qc/{batch}"),
+            serde_json::json!({"batch": batch, "kind": kind}),
+        );
+        let decision = self.seq;
+        self.module_signed(
+            "esig.signed",
+            &format!("qc/{batch}"),
+            serde_json::json!({"signs_seq": decision}),
+            Some(("Released", "qa-a")),
+        );
+    }
+    /// A shipment of `unit` to `to`: packed and dispatched.
+    fn ship(&mut self, shipment: &str, unit: &str, to: &str) {
+        self.module(
+            "shipment.packed",
+            &format!("shipment/{shipment}"),
+            serde_json::json!({"shipment": shipment, "units": [unit], "to_site": to}),
+        );
+        self.module(
+            "shipment.dispatched",
+            &format!("shipment/{shipment}"),
+            serde_json::json!({"shipment": shipment}),
+        );
+    }
     fn collect(&mut self, order: &str, at_site: &str) -> Result<(), OrderError> {
         let e = decide_collection(
             &self.book,
@@ -211,46 +262,85 @@ fn autologous_order_runs_from_order_to_follow_up() {
     w.advance(20 * HOUR);
     w.milestone("o-1", Milestone::ReceivedAtCpc, "cpc", None)
         .unwrap();
-    w.milestone("o-1", Milestone::ManufacturingStarted, "cpc", None)
-        .unwrap();
-    w.milestone("o-1", Milestone::DosePredicted, "cpc", None)
-        .unwrap();
+    // The steps other modules perform are theirs alone: never entered by hand.
+    let e = w
+        .milestone("o-1", Milestone::ManufacturingStarted, "cpc", None)
+        .unwrap_err();
+    assert_eq!(e.field(), Some("milestone"));
+    assert!(e.to_string().contains("POST /api/batches"), "{e}");
+    // A batch of another patient's material does not move this order.
+    w.module(
+        "culture.batch_opened",
+        "batch/b-other",
+        serde_json::json!({"batch": "b-other", "starting_unit": PRODUCT_UNIT}),
+    );
+    assert_eq!(w.order("o-1").stage, Stage::ReceivedAtCpc);
+    w.module(
+        "culture.batch_opened",
+        "batch/b-1",
+        serde_json::json!({"batch": "b-1", "starting_unit": COLLECTED}),
+    );
+    w.module(
+        "batch.batch_started",
+        "batch/b-1",
+        serde_json::json!({"at": w.now.to_string()}),
+    );
+    assert_eq!(w.order("o-1").stage, Stage::Manufacturing);
+    assert_eq!(w.order("o-1").batch.as_deref(), Some("b-1"));
+    w.module(
+        "culture.prediction_made",
+        "batch/b-1",
+        serde_json::json!({"prediction": {"median_day": 9.0}}),
+    );
     let s = status(w.order("o-1"), w.now);
     let harvest = s.predicted.iter().find(|p| p.step == "harvest").unwrap();
     assert_eq!(harvest.basis, "twin prediction of the dose");
     assert_eq!(harvest.at, w.now.plus_us(9 * DAY));
 
-    assert_eq!(
-        w.milestone("o-1", Milestone::Harvested, "cpc", None)
-            .unwrap_err()
-            .field(),
-        Some("unit")
-    );
     w.advance(9 * DAY);
-    w.milestone("o-1", Milestone::Harvested, "cpc", Some(PRODUCT_UNIT))
-        .unwrap();
-    assert_eq!(
-        w.milestone("o-1", Milestone::ShippedToHospital, "cpc", None)
-            .unwrap_err()
-            .rule(),
-        "wrong_stage",
-        "nothing leaves the CPC unreleased"
+    w.module("batch.batch_completed", "batch/b-1", serde_json::json!({}));
+    assert_eq!(w.order("o-1").stage, Stage::Harvested);
+    w.module(
+        "qc.batch.registered",
+        "qc/b-1",
+        serde_json::json!({"batch": "b-1", "units": [PRODUCT_UNIT]}),
     );
+    assert_eq!(w.order("o-1").product_unit, Some(unit(PRODUCT_UNIT)));
     w.advance(7 * DAY);
-    w.milestone("o-1", Milestone::ReleasedAtRisk, "cpc", None)
-        .unwrap();
-    assert!(w.order("o-1").released_at_risk);
-    w.milestone("o-1", Milestone::ShippedToHospital, "cpc", None)
-        .unwrap();
-    w.advance(DAY);
-    assert_eq!(
-        w.milestone("o-1", Milestone::ReceivedAtHospital, "hosp-b", None)
-            .unwrap_err()
-            .rule(),
-        "wrong_hospital"
+    // A decision without its e-signature releases nothing.
+    w.module(
+        "qc.release.decided",
+        "qc/b-1",
+        serde_json::json!({"batch": "b-1", "kind": "released"}),
     );
-    w.milestone("o-1", Milestone::ReceivedAtHospital, "hosp", None)
+    assert_eq!(w.order("o-1").stage, Stage::Harvested);
+    w.release("b-1", "released_at_risk");
+    assert_eq!(w.order("o-1").stage, Stage::Released);
+    assert!(w.order("o-1").released_at_risk);
+    w.ship("sh-1", PRODUCT_UNIT, "hosp");
+    assert_eq!(w.order("o-1").stage, Stage::ShippedToHospital);
+    w.advance(DAY);
+    w.module(
+        "shipment.received",
+        "shipment/sh-1",
+        serde_json::json!({"shipment": "sh-1"}),
+    );
+    assert_eq!(w.order("o-1").stage, Stage::ReceivedAtHospital);
+    let entry = w
+        .order("o-1")
+        .timeline
+        .iter()
+        .find(|e| e.what == "received_at_hospital")
         .unwrap();
+    assert!(!entry.manual);
+    assert!(
+        entry
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("shipment.received"),
+        "{entry:?}"
+    );
     let o = OrderId::parse("o-1").unwrap();
     assert_eq!(
         check_bedside(&w.book, &o, &site("hosp"))
@@ -400,10 +490,16 @@ fn fresh_material_past_its_hold_time_is_refused_and_a_failed_batch_needs_a_new_c
     w.advance(-2 * HOUR);
     w.milestone("o-1", Milestone::ReceivedAtCpc, "cpc", None)
         .unwrap();
-    w.milestone("o-1", Milestone::ManufacturingStarted, "cpc", None)
-        .unwrap();
-    w.milestone("o-1", Milestone::BatchFailed, "cpc", None)
-        .unwrap();
+    w.module(
+        "culture.batch_opened",
+        "batch/b-1",
+        serde_json::json!({"batch": "b-1", "starting_unit": COLLECTED}),
+    );
+    w.module(
+        "batch.batch_aborted",
+        "batch/b-1",
+        serde_json::json!({"reason": "contamination"}),
+    );
     let o = w.order("o-1");
     assert_eq!(
         (o.stage, o.failed_batches, o.batch.clone()),
@@ -424,23 +520,24 @@ fn allogeneic_orders_are_served_from_the_bank() {
     w.sign("o-9", "Ordered", "dr-a");
     assert_eq!(w.collect("o-9", "hosp").unwrap_err().field(), Some("order"));
     assert_eq!(
-        w.milestone("o-9", Milestone::DoseAllocated, "hosp", Some(PRODUCT_UNIT))
+        w.milestone("o-9", Milestone::DoseAllocated, "cpc", Some(PRODUCT_UNIT))
             .unwrap_err()
             .field(),
-        Some("site"),
-        "the bank's site allocates"
+        Some("milestone"),
+        "the dose bank allocates"
     );
-    assert_eq!(
-        w.milestone("o-9", Milestone::ShippedToHospital, "cpc", None)
-            .unwrap_err()
-            .rule(),
-        "wrong_stage"
+    // A shipment of a unit no order holds moves nothing.
+    w.ship("sh-0", PRODUCT_UNIT, "hosp");
+    assert_eq!(w.order("o-9").stage, Stage::Signed);
+    w.module(
+        "bank.dose_allocated",
+        "bank/lot-1",
+        serde_json::json!({"dose": PRODUCT_UNIT, "order": "o-9"}),
     );
-    w.milestone("o-9", Milestone::DoseAllocated, "cpc", Some(PRODUCT_UNIT))
-        .unwrap();
     assert!(w.order("o-9").is_released());
-    w.milestone("o-9", Milestone::ShippedToHospital, "cpc", None)
-        .unwrap();
+    assert_eq!(w.order("o-9").product_unit, Some(unit(PRODUCT_UNIT)));
+    w.ship("sh-1", PRODUCT_UNIT, "hosp");
+    assert_eq!(w.order("o-9").stage, Stage::ShippedToHospital);
     let s = status(w.order("o-9"), w.now);
     assert_eq!(
         s.predicted.iter().map(|p| p.step).collect::<Vec<_>>(),
