@@ -95,6 +95,17 @@ pub fn parse_role_at_site(text: &str) -> Result<(Role, SiteId), String> {
     Ok((role, site))
 }
 
+/// The demo network's sites and their ISBT 128 facility numbers (ICCBBA reserves
+/// A9990–A9999 for validation and testing): the university CPC, two hospitals, the QC lab and
+/// a licensee company that runs the same recipes at its own site.
+pub const DEMO_FACILITIES: [(&str, &str); 5] = [
+    ("cpc-kyoto", "A9990"),
+    ("hosp-kyoto", "A9991"),
+    ("qc-kyoto", "A9992"),
+    ("hosp-osaka", "A9993"),
+    ("lic-tokyo", "A9994"),
+];
+
 /// The demo's people: (user id, full name, roles). Passwords are `demo-<user id>-2026`.
 pub const DEMO_USERS: &[(&str, &str, &[&str])] = &[
     (
@@ -104,11 +115,16 @@ pub const DEMO_USERS: &[(&str, &str, &[&str])] = &[
             "site_admin@cpc-kyoto",
             "site_admin@hosp-kyoto",
             "site_admin@qc-kyoto",
+            "site_admin@hosp-osaka",
         ],
     ),
     ("op-tanaka", "Hiroshi Tanaka", &["operator@cpc-kyoto"]),
     ("op-suzuki", "Yumi Suzuki", &["operator@cpc-kyoto"]),
-    ("qc-sato", "Kenji Sato", &["qc_analyst@qc-kyoto"]),
+    (
+        "qc-sato",
+        "Kenji Sato",
+        &["qc_analyst@qc-kyoto", "qc_analyst@cpc-kyoto"],
+    ),
     (
         "qa-ito",
         "Mariko Ito",
@@ -117,11 +133,24 @@ pub const DEMO_USERS: &[(&str, &str, &[&str])] = &[
     ("dr-yamada", "Taro Yamada", &["physician@hosp-kyoto"]),
     ("ns-kato", "Sachiko Kato", &["nurse@hosp-kyoto"]),
     ("ns-mori", "Emi Mori", &["nurse@hosp-kyoto"]),
+    ("dr-nakamura", "Ken Nakamura", &["physician@hosp-osaka"]),
+    ("ns-ikeda", "Rina Ikeda", &["nurse@hosp-osaka"]),
+    ("ns-hayashi", "Mai Hayashi", &["nurse@hosp-osaka"]),
     (
         "courier-abe",
         "Jun Abe",
-        &["logistics@cpc-kyoto", "logistics@hosp-kyoto"],
+        &[
+            "logistics@cpc-kyoto",
+            "logistics@hosp-kyoto",
+            "logistics@hosp-osaka",
+        ],
     ),
+    (
+        "lic-admin",
+        "Sora Fujita",
+        &["site_admin@lic-tokyo", "auditor@lic-tokyo"],
+    ),
+    ("lic-op-kimura", "Daichi Kimura", &["operator@lic-tokyo"]),
     ("trainer-ono", "Keiko Ono", &["trainer@cpc-kyoto"]),
     (
         "auditor-ueda",
@@ -130,6 +159,7 @@ pub const DEMO_USERS: &[(&str, &str, &[&str])] = &[
             "auditor@cpc-kyoto",
             "auditor@hosp-kyoto",
             "auditor@qc-kyoto",
+            "auditor@hosp-osaka",
         ],
     ),
 ];

@@ -100,6 +100,38 @@ pub const DEMO_TRAINEES: &[DemoTrainee] = &[
         failed_media_fill: &[],
         days_ago: 200,
     },
+    // Hospital Osaka (the demo network's second hospital).
+    DemoTrainee {
+        user: "dr-nakamura",
+        courses: &[
+            "basic-gmp-documentation",
+            "role-hospital-collection",
+            "role-bedside-infusion",
+        ],
+        failed_media_fill: &[],
+        days_ago: 150,
+    },
+    DemoTrainee {
+        user: "ns-ikeda",
+        courses: &[
+            "basic-gmp-documentation",
+            "role-hospital-collection",
+            "role-bedside-infusion",
+            "role-storage-handling",
+        ],
+        failed_media_fill: &[],
+        days_ago: 40,
+    },
+    DemoTrainee {
+        user: "ns-hayashi",
+        courses: &[
+            "basic-gmp-documentation",
+            "role-hospital-collection",
+            "role-bedside-infusion",
+        ],
+        failed_media_fill: &[],
+        days_ago: 80,
+    },
     DemoTrainee {
         user: "courier-abe",
         courses: &[

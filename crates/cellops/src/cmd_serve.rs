@@ -40,9 +40,6 @@ pub struct ServeArgs {
     pub qualification_matrix: Option<std::path::PathBuf>,
 }
 
-/// The demo network's facilities: ICCBBA reserves A9990–A9999 for validation and testing.
-const DEMO_FACILITIES: [&str; 3] = ["cpc-kyoto=A9990", "hosp-kyoto=A9991", "qc-kyoto=A9992"];
-
 fn parse_facility(text: &str) -> anyhow::Result<(cellops_domain::SiteId, cellops_isbt::Fin)> {
     let (site, fin) = text.split_once('=').ok_or_else(|| {
         anyhow::anyhow!("--facility {text:?}: write SITE=FIN, e.g. cpc-kyoto=G1234")
@@ -84,9 +81,9 @@ fn serve<B: Backend>(url: &str, args: &ServeArgs) -> anyhow::Result<std::process
         database::ledger_config(args.checkpoint_every_records, args.checkpoint_every_seconds),
     )?;
     let facilities = if args.facilities.is_empty() && args.demo {
-        DEMO_FACILITIES
+        cellops_server::provision::DEMO_FACILITIES
             .iter()
-            .map(|f| parse_facility(f))
+            .map(|(s, f)| parse_facility(&format!("{s}={f}")))
             .collect::<anyhow::Result<Vec<_>>>()?
     } else {
         args.facilities

@@ -5,7 +5,6 @@ mod api;
 mod batch;
 mod custody;
 mod notify;
-mod orders;
 mod qc;
 mod schedule;
 mod storage;
