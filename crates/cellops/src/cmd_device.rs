@@ -28,6 +28,51 @@ pub struct DeviceArgs {
 enum DeviceCommand {
     /// Run a simulated culture device and serve it over OPC UA (LADS-style node model).
     ServeOpcua(ServeOpcuaArgs),
+    /// Inject a twin fault into the simulated device of a batch on a running server
+    /// (`POST /api/batches/{id}/faults` with an API token); the fault is recorded in the
+    /// batch's ledger stream and the device reacts as the twin says.
+    Fault(FaultArgs),
+}
+
+/// The faults the simulated device knows (the twin's fault model).
+pub const FAULTS: &[&str] = &[
+    "contamination",
+    "sensor_drift",
+    "sensor_stuck",
+    "temperature_loss",
+    "power_loss",
+];
+
+#[derive(clap::Args)]
+struct FaultArgs {
+    /// The batch whose simulated device gets the fault.
+    #[arg(long)]
+    batch: String,
+    /// contamination, sensor_drift, sensor_stuck, temperature_loss or power_loss.
+    #[arg(long)]
+    fault: String,
+    /// How long the fault lasts, simulated hours (default: until the batch ends).
+    #[arg(long)]
+    duration_h: Option<f64>,
+    /// temperature_loss, power_loss: the ambient temperature the culture drifts to, °C.
+    #[arg(long)]
+    ambient_c: Option<f64>,
+    /// contamination: bacteria per mL introduced.
+    #[arg(long)]
+    bacteria_per_ml: Option<f64>,
+    /// sensor_drift, sensor_stuck: the sensor (e.g. ph, dissolved_oxygen, temperature).
+    #[arg(long)]
+    sensor: Option<String>,
+    /// sensor_drift: drift per hour, in the sensor's unit.
+    #[arg(long)]
+    per_h: Option<f64>,
+    /// The server, host:port.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    server: String,
+    /// An API token of an operator, site admin or trainer at the batch's site
+    /// (`POST /api/auth/tokens`); or set CELLOPS_TOKEN.
+    #[arg(long)]
+    token: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -65,7 +110,85 @@ struct ServeOpcuaArgs {
 pub fn run(args: DeviceArgs) -> anyhow::Result<std::process::ExitCode> {
     match args.command {
         DeviceCommand::ServeOpcua(a) => serve_opcua(a),
+        DeviceCommand::Fault(a) => inject_fault(a),
     }
+}
+
+/// The request body of `POST /api/batches/{id}/faults`, checked locally first so that a
+/// mistyped fault or a missing parameter is reported without a round trip.
+fn fault_body(args: &FaultArgs) -> anyhow::Result<serde_json::Value> {
+    anyhow::ensure!(
+        FAULTS.contains(&args.fault.as_str()),
+        "--fault {:?} is not a fault of the simulated device: use one of {}",
+        args.fault,
+        FAULTS.join(", ")
+    );
+    if args.fault.starts_with("sensor_") {
+        anyhow::ensure!(
+            args.sensor.is_some(),
+            "--fault {} needs --sensor (the sensor it affects)",
+            args.fault
+        );
+    }
+    if let Some(h) = args.duration_h {
+        anyhow::ensure!(
+            h.is_finite() && h > 0.0,
+            "--duration-h {h}: give a positive number of hours"
+        );
+    }
+    anyhow::ensure!(
+        !args.batch.is_empty()
+            && args
+                .batch
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
+        "--batch {:?}: give the batch id (letters, digits, '-', '_', '.')",
+        args.batch
+    );
+    Ok(serde_json::json!({
+        "fault": args.fault,
+        "duration_h": args.duration_h,
+        "ambient_c": args.ambient_c,
+        "bacteria_per_ml": args.bacteria_per_ml,
+        "sensor": args.sensor,
+        "per_h": args.per_h,
+    }))
+}
+
+fn inject_fault(args: FaultArgs) -> anyhow::Result<std::process::ExitCode> {
+    use std::net::ToSocketAddrs;
+    let body = fault_body(&args)?;
+    let token = match &args.token {
+        Some(t) => t.clone(),
+        None => std::env::var("CELLOPS_TOKEN")
+            .context("give --token or set CELLOPS_TOKEN to an API token")?,
+    };
+    let addr = args
+        .server
+        .to_socket_addrs()
+        .with_context(|| format!("--server {}", args.server))?
+        .next()
+        .with_context(|| format!("--server {} resolves to no address", args.server))?;
+    let auth = format!("Bearer {token}");
+    let path = format!("/api/batches/{}/faults", args.batch);
+    let r = crate::crash_client::http(
+        addr,
+        "POST",
+        &path,
+        &[("Authorization", auth.as_str())],
+        Some(&body.to_string()),
+    )
+    .with_context(|| format!("POST {path} at {addr}"))?;
+    if r.status != 200 {
+        let message = r
+            .json()
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+            .unwrap_or_else(|| r.text());
+        anyhow::bail!("the server refused the fault ({}): {message}", r.status);
+    }
+    println!("{}", r.text());
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 fn wall_now() -> anyhow::Result<OffsetDateTime> {
