@@ -230,15 +230,39 @@ pub enum ColdError {
     },
     /// unit is blocked by excursion excursion.
     #[error(
-        "{unit} is blocked by excursion {excursion}: QA must assess it and e-sign the assessment (signature pending: {signed_pending})"
+        "{unit} is blocked by excursion {excursion} (deviation {deviation}): QA must investigate it, assess it and close the deviation with an e-signature"
     )]
     ExcursionUnassessed {
         /// The unit.
         unit: UnitCode,
         /// The excursion.
         excursion: ExcursionId,
-        /// The signed pending.
-        signed_pending: bool,
+        /// Where its deviation stands.
+        deviation: crate::DeviationState,
+    },
+    /// The deviation of excursion is not in the state the operation needs.
+    #[error(
+        "the deviation of excursion {excursion} is {state}: it must be {needed} to {operation} (investigate → assess → close)"
+    )]
+    DeviationState {
+        /// The excursion.
+        excursion: ExcursionId,
+        /// Its deviation's state.
+        state: crate::DeviationState,
+        /// What was asked.
+        operation: &'static str,
+        /// The state(s) needed.
+        needed: &'static str,
+    },
+    /// The assessment has no e-signature yet.
+    #[error(
+        "the assessment of excursion {excursion} (record {assessment_seq}) is not e-signed: sign it as Approved to close the deviation"
+    )]
+    AssessmentUnsigned {
+        /// The excursion.
+        excursion: ExcursionId,
+        /// The assessment record.
+        assessment_seq: u64,
     },
     /// excursion excursion does not exist.
     #[error("excursion {excursion} does not exist")]
@@ -515,6 +539,8 @@ impl ColdError {
             ColdError::LoggerDataMissing { .. } => "logger_data_missing",
             ColdError::ExcursionRejected { .. } => "excursion_rejected",
             ColdError::ExcursionUnassessed { .. } => "excursion_unassessed",
+            ColdError::DeviationState { .. } => "deviation_state",
+            ColdError::AssessmentUnsigned { .. } => "assessment_unsigned",
             ColdError::UnknownExcursion { .. } => "unknown_excursion",
             ColdError::AlreadyAssessed { .. } => "already_assessed",
             ColdError::RejectLimitExceeded { .. } => "reject_limit_exceeded",

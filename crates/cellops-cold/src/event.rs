@@ -108,6 +108,10 @@ pub struct ExcursionLimits {
     pub alarm_above_c: f64,
     /// Above this the product must be rejected, °C.
     pub reject_above_c: f64,
+    /// Longest step between logger samples (and between dispatch or receipt and the data)
+    /// that is not a gap, minutes; none = [`crate::GAP_INTERVALS_MAX`] logger intervals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap_minutes_max: Option<u32>,
 }
 
 impl ExcursionLimits {
@@ -116,7 +120,18 @@ impl ExcursionLimits {
     pub const CRYO_DEFAULT: ExcursionLimits = ExcursionLimits {
         alarm_above_c: cellops_twin::shipper::ALARM_ABOVE_C,
         reject_above_c: cellops_twin::shipper::REJECT_ABOVE_C,
+        gap_minutes_max: None,
     };
+
+    /// The longest step without data that is not a gap, in seconds, for a logger sampling
+    /// every `interval_seconds`: the configured maximum, else
+    /// [`crate::GAP_INTERVALS_MAX`] intervals.
+    pub fn gap_seconds_max(&self, interval_seconds: u32) -> i64 {
+        match self.gap_minutes_max {
+            Some(m) => i64::from(m) * 60,
+            None => crate::GAP_INTERVALS_MAX * i64::from(interval_seconds.max(1)),
+        }
+    }
 }
 
 /// What happened: temperature above the limit, or data missing.
@@ -417,7 +432,8 @@ pub enum ColdEvent {
         /// When.
         at: Timestamp,
     },
-    /// A storage alarm episode affected the units stored in it.
+    /// An excursion outside a logger upload: a storage alarm episode that affected the units
+    /// stored in it, or a shipment's logger data ending long before receipt.
     #[serde(rename = "excursion.opened")]
     ExcursionOpened {
         /// Where.
@@ -436,6 +452,45 @@ pub enum ColdEvent {
         decision: AssessmentDecision,
         /// Why (product data, stability data, duration).
         justification: String,
+        /// Who.
+        by: UserId,
+        /// When.
+        at: Timestamp,
+    },
+    /// The deviation of an excursion was opened (with the excursion, automatically): QA
+    /// investigates, assesses and closes it with an e-signature before the units may be used.
+    #[serde(rename = "excursion.deviation_opened")]
+    DeviationOpened {
+        /// The excursion (also the deviation's id).
+        excursion: ExcursionId,
+        /// When.
+        at: Timestamp,
+    },
+    /// QA recorded the investigation of an excursion's deviation (what was looked at and
+    /// found: logger placement, shipper condition, product data).
+    #[serde(rename = "excursion.investigated")]
+    DeviationInvestigated {
+        /// The excursion.
+        excursion: ExcursionId,
+        /// Findings.
+        findings: String,
+        /// Who.
+        by: UserId,
+        /// When.
+        at: Timestamp,
+    },
+    /// QA closed the deviation: the assessment (ledger record `assessment_seq`) was e-signed
+    /// as Approved in record `signature_seq`, and its decision is now in force.
+    #[serde(rename = "excursion.deviation_closed")]
+    DeviationClosed {
+        /// The excursion.
+        excursion: ExcursionId,
+        /// The decision in force.
+        decision: AssessmentDecision,
+        /// The assessment record closed on.
+        assessment_seq: u64,
+        /// The e-signature record over it.
+        signature_seq: u64,
         /// Who.
         by: UserId,
         /// When.
@@ -552,11 +607,23 @@ pub const COLD_EVENT_TYPES: &[EventType] = &[
     ),
     ev(
         "excursion.opened",
-        "a storage alarm episode affected stored units",
+        "a storage alarm episode affected stored units, or a shipment's logger data ended before receipt",
     ),
     ev(
         "excursion.assessed",
-        "QA assessed an excursion (effective once e-signed as Approved)",
+        "QA assessed an excursion (effective once e-signed as Approved and the deviation closed)",
+    ),
+    ev(
+        "excursion.deviation_opened",
+        "an excursion opened its deviation (a use and release blocker until closed)",
+    ),
+    ev(
+        "excursion.investigated",
+        "QA recorded the investigation of an excursion's deviation",
+    ),
+    ev(
+        "excursion.deviation_closed",
+        "QA closed an excursion's deviation on its e-signed assessment",
     ),
     ev("bank.lot_registered", "a lot's doses were banked"),
     ev(

@@ -1,10 +1,11 @@
-//! Excursions block use until QA assesses them: an unassessed (or unsigned) excursion, a
-//! rejected one, or a shipment whose logger data never arrived is a hard stop for release,
-//! shipping and infusion.
+//! Excursions block use until QA closes their deviation: an excursion whose deviation is
+//! open, under investigation or assessed but not closed, a rejected one, or a shipment whose
+//! logger data never arrived is a hard stop for release, shipping and infusion.
 
 use cellops_custody::UnitCode;
 use cellops_domain::{Timestamp, UserId};
 
+use crate::deviation::DeviationState;
 use crate::error::ColdError;
 use crate::event::{AssessmentDecision, ColdEvent};
 use crate::ids::ExcursionId;
@@ -12,7 +13,8 @@ use crate::monitor::check_reason;
 use crate::state::{ColdState, ShipmentStatus};
 
 /// Checks that `unit` may be used, released, shipped or infused as far as the cold chain
-/// knows: every excursion it went through has a signed assessment accepting it, and every
+/// knows: every excursion it went through has its deviation closed on an e-signed
+/// assessment accepting it, and every
 /// shipment it travelled in has its logger data.
 pub fn check_usable(state: &ColdState, unit: &UnitCode) -> Result<(), ColdError> {
     for s in state.shipments() {
@@ -39,7 +41,7 @@ pub fn check_usable(state: &ColdState, unit: &UnitCode) -> Result<(), ColdError>
                 return Err(ColdError::ExcursionUnassessed {
                     unit: *unit,
                     excursion: id.clone(),
-                    signed_pending: e.assessment.is_some(),
+                    deviation: e.deviation.state,
                 });
             }
         }
@@ -48,7 +50,7 @@ pub fn check_usable(state: &ColdState, unit: &UnitCode) -> Result<(), ColdError>
 }
 
 impl ColdState {
-    /// The excursions of `unit` without a signed assessment.
+    /// The excursions of `unit` whose deviation is not closed.
     pub fn unassessed_excursions(&self, unit: &UnitCode) -> Vec<&ExcursionId> {
         self.excursions_of(unit)
             .into_iter()
@@ -58,8 +60,9 @@ impl ColdState {
     }
 }
 
-/// Decides QA's assessment of an excursion. An excursion that exceeded the reject limit can
-/// only be rejected; an assessment that is already signed cannot be replaced.
+/// Decides QA's assessment of an excursion, after the investigation of its deviation. An
+/// excursion that exceeded the reject limit can only be rejected; an assessment that is
+/// already signed (or a closed deviation) cannot be replaced.
 pub fn decide_assess(
     state: &ColdState,
     excursion: &ExcursionId,
@@ -73,9 +76,19 @@ pub fn decide_assess(
         .ok_or_else(|| ColdError::UnknownExcursion {
             excursion: excursion.clone(),
         })?;
-    if e.signed_decision().is_some() {
+    if e.assessment.as_ref().is_some_and(|a| a.signed.is_some())
+        || e.deviation.state == DeviationState::Closed
+    {
         return Err(ColdError::AlreadyAssessed {
             excursion: excursion.clone(),
+        });
+    }
+    if e.deviation.state == DeviationState::Open {
+        return Err(ColdError::DeviationState {
+            excursion: excursion.clone(),
+            state: e.deviation.state,
+            operation: "assess",
+            needed: "investigating (record the investigation first)",
         });
     }
     if decision == AssessmentDecision::Accept && e.episode.reject_limit_exceeded {

@@ -11,8 +11,12 @@
 //!   margin, qualification and logger calibration valid until arrival), [`decide_dispatch`],
 //!   [`import_csv`] (generic and vendor-a logger files), [`decide_logger_upload`] with
 //!   [`detect_excursions`], [`decide_receive`].
-//! - Excursions: [`decide_assess`] (QA; effective once e-signed), [`check_usable`]: an
-//!   unassessed or rejected excursion, or missing logger data, is a hard stop.
+//!   [`decide_receipt_gap`] (data ending long before receipt), [`logger_watchdog`] (shipments
+//!   whose temperature has not been known for too long, at an injected now).
+//! - Excursions and their deviations: every excursion (temperature or data gap) opens a
+//!   deviation ([`with_deviations`]) that QA works through: [`decide_investigate`],
+//!   [`decide_assess`], e-signature, [`decide_close`]; [`check_usable`]: an excursion whose
+//!   deviation is not closed, a rejected one, or missing logger data, is a hard stop.
 //! - Dose bank: [`decide_register_lot`], [`decide_allocate`] (released, unallocated, stored,
 //!   not expiring before the need, no excursion, HLA-compatible, first expiry first),
 //!   [`decide_cancel_allocation`], [`recall_lot`].
@@ -28,6 +32,7 @@
 mod bank;
 mod config;
 pub mod demo;
+mod deviation;
 mod error;
 mod event;
 mod excursion;
@@ -46,6 +51,10 @@ pub use config::{
     HOLD_HOURS_MAX, STORAGE_POSITIONS_MAX, decide_charge_shipper, decide_configure_storage,
     decide_qualify_shipper, decide_register_logger,
 };
+pub use deviation::{
+    Closure, Deviation, DeviationState, Investigation, decide_close, decide_investigate,
+    with_deviations,
+};
 pub use error::ColdError;
 pub use event::{
     AlarmKind, AlarmRule, AssessmentDecision, BankDose, COLD_EVENT_TYPES, ColdEvent, EVENT_VERSION,
@@ -63,8 +72,10 @@ pub use logger::{
 };
 pub use monitor::{READINGS_BATCH_MAX, REASON_CHARS_MAX, decide_acknowledge, decide_readings};
 pub use shipment::{
-    LOGGER_INTERVAL_SECONDS_MAX, PackShipment, SHIPMENT_MARGIN_HOURS_MIN, SHIPMENT_UNITS_MAX,
-    decide_dispatch, decide_logger_upload, decide_pack, decide_receive, hold_remaining_hours,
+    GAP_MINUTES_MAX, LOGGER_INTERVAL_SECONDS_MAX, LoggerSilence, PackShipment,
+    SHIPMENT_MARGIN_HOURS_MIN, SHIPMENT_UNITS_MAX, SilenceReason, decide_dispatch,
+    decide_logger_upload, decide_pack, decide_receipt_gap, decide_receive, hold_remaining_hours,
+    logger_watchdog,
 };
 pub use state::{
     ActiveAlarm, Allocation, Assessment, ColdState, Excursion, LoggerAsset, Lot, Shipment,

@@ -139,7 +139,7 @@ pub fn decide_readings(
         }
         fold.last_at = Some(r.at);
     }
-    Ok(events)
+    Ok(crate::deviation::with_deviations(events))
 }
 
 #[allow(clippy::too_many_arguments)]

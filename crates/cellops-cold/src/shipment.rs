@@ -4,12 +4,15 @@
 use cellops_custody::UnitCode;
 use cellops_domain::{SiteId, Timestamp, UserId};
 
+use serde::Serialize;
+
+use crate::deviation::with_deviations;
 use crate::error::ColdError;
-use crate::event::{ColdEvent, ExcursionLimits, ShipmentCondition};
+use crate::event::{ColdEvent, ExcursionLimits, ExcursionSource, ShipmentCondition};
 use crate::excursion::check_usable;
-use crate::ids::{LoggerId, ShipmentId, ShipperId};
-use crate::logger::{ImportedTrace, detect_excursions};
-use crate::state::{ColdState, ShipmentStatus, ShipperAsset};
+use crate::ids::{ExcursionId, LoggerId, ShipmentId, ShipperId};
+use crate::logger::{ImportedTrace, detect_excursions, gap_episode};
+use crate::state::{ColdState, Shipment, ShipmentStatus, ShipperAsset};
 
 /// Smallest safety margin on top of the planned transit, hours.
 pub const SHIPMENT_MARGIN_HOURS_MIN: f64 = 24.0;
@@ -18,6 +21,9 @@ pub const SHIPMENT_UNITS_MAX: usize = 50;
 /// Longest logger interval, seconds (≤ 5 min; bioprocess.md §4, `cellops_twin::shipper`).
 pub const LOGGER_INTERVAL_SECONDS_MAX: u32 =
     (cellops_twin::shipper::LOGGER_INTERVAL_MIN_MAX * 60.0) as u32;
+
+/// Longest configurable data gap of a shipment, minutes (a day).
+pub const GAP_MINUTES_MAX: u32 = 24 * 60;
 
 const HOUR_US: f64 = 3_600e6;
 
@@ -133,6 +139,18 @@ pub fn decide_pack(state: &ColdState, c: &PackShipment) -> Result<ColdEvent, Col
             max: LOGGER_INTERVAL_SECONDS_MAX,
         });
     }
+    if let Some(m) = c.limits.gap_minutes_max {
+        let min = logger.interval_seconds.div_ceil(60);
+        if m < min || m > GAP_MINUTES_MAX {
+            return Err(ColdError::InvalidNumber {
+                field: "gap_minutes_max",
+                value: f64::from(m),
+                rule: format!(
+                    "must be from the logger's interval ({min} min) to {GAP_MINUTES_MAX} min"
+                ),
+            });
+        }
+    }
     for unit in &c.units {
         if let Some(s) = state.stored(unit) {
             return Err(ColdError::StillStored {
@@ -203,8 +221,10 @@ pub fn decide_dispatch(
     })
 }
 
-/// Decides a logger upload: detects excursions against the shipment's limits (and gaps in
-/// the record from dispatch on). Allowed once, after dispatch.
+/// Decides a logger upload: detects excursions against the shipment's limits, including
+/// data gaps from dispatch on and, when the shipment was already received, up to receipt.
+/// Allowed once, after dispatch. Returns `shipment.logger_uploaded` and one
+/// `excursion.deviation_opened` per episode.
 pub fn decide_logger_upload(
     state: &ColdState,
     shipment: &ShipmentId,
@@ -213,7 +233,7 @@ pub fn decide_logger_upload(
     format: &str,
     by: &UserId,
     at: Timestamp,
-) -> Result<ColdEvent, ColdError> {
+) -> Result<Vec<ColdEvent>, ColdError> {
     shipment_in(
         state,
         shipment,
@@ -235,17 +255,16 @@ pub fn decide_logger_upload(
             });
         }
     }
-    let interval = state
-        .logger(&s.logger)
-        .map_or(LOGGER_INTERVAL_SECONDS_MAX, |l| l.interval_seconds);
+    let interval = logger_interval(state, s);
     let excursions = detect_excursions(
         &trace.samples,
         &s.limits,
         interval,
-        s.dispatched_at,
+        (s.dispatched_at, s.received.as_ref().map(|r| r.2)),
         shipment.as_str(),
+        shipment_excursions(state, shipment) + 1,
     );
-    Ok(ColdEvent::LoggerUploaded {
+    Ok(with_deviations(vec![ColdEvent::LoggerUploaded {
         shipment: shipment.clone(),
         file_sha256: file_sha256.to_string(),
         format: format.to_string(),
@@ -254,7 +273,127 @@ pub fn decide_logger_upload(
         excursions,
         by: by.clone(),
         at,
-    })
+    }]))
+}
+
+fn logger_interval(state: &ColdState, s: &Shipment) -> u32 {
+    state
+        .logger(&s.logger)
+        .map_or(LOGGER_INTERVAL_SECONDS_MAX, |l| l.interval_seconds)
+}
+
+fn shipment_excursions(state: &ColdState, shipment: &ShipmentId) -> usize {
+    state
+        .excursions()
+        .filter(|(_, e)| matches!(&e.source, ExcursionSource::Shipment(s) if s == shipment))
+        .count()
+}
+
+/// The data gap between a shipment's logger data and its receipt at `at`: when the data
+/// was uploaded before receipt and its last sample is longer than the gap limit before
+/// `at`, an `excursion.opened` (kind `data_gap`) with its deviation. Nothing otherwise
+/// (without data the shipment is blocked as `logger_data_missing` until the upload, which
+/// then looks for this gap itself).
+pub fn decide_receipt_gap(
+    state: &ColdState,
+    shipment: &ShipmentId,
+    at: Timestamp,
+) -> Vec<ColdEvent> {
+    let Some(s) = state.shipment(shipment) else {
+        return Vec::new();
+    };
+    let Some(last) = s.last_sample_at else {
+        return Vec::new();
+    };
+    let gap_us = s.limits.gap_seconds_max(logger_interval(state, s)) * 1_000_000;
+    if at.unix_us() - last.unix_us() <= gap_us {
+        return Vec::new();
+    }
+    let n = shipment_excursions(state, shipment) + 1;
+    let id = ExcursionId::parse(&format!("{shipment}.{n}"))
+        .expect("a shipment id with '.' and a number is a valid excursion id");
+    with_deviations(vec![ColdEvent::ExcursionOpened {
+        source: ExcursionSource::Shipment(shipment.clone()),
+        episode: gap_episode(id, last, at),
+        units: s.units.clone(),
+    }])
+}
+
+/// Why the watchdog flags a shipment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SilenceReason {
+    /// In transit and no logger data since dispatch.
+    NoDataSinceDispatch,
+    /// In transit and the uploaded data ends too long ago.
+    DataEnded,
+    /// Received without any logger data (its units are blocked).
+    ReceivedWithoutData,
+}
+
+/// A shipment the logger watchdog flags.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoggerSilence {
+    /// The shipment.
+    pub shipment: ShipmentId,
+    /// Why.
+    pub reason: SilenceReason,
+    /// Its status.
+    pub status: ShipmentStatus,
+    /// The last instant the temperature is known at: the last sample, else dispatch.
+    pub known_until: Timestamp,
+    /// How long nothing has been known, minutes, at the evaluation instant.
+    pub silent_minutes: f64,
+    /// Planned arrival (dispatch + transit).
+    pub planned_arrival: Timestamp,
+    /// True when the planned arrival has passed.
+    pub overdue: bool,
+}
+
+/// The logger watchdog, evaluated at `now`: every dispatched shipment whose temperature has
+/// not been known for longer than `silence_minutes_max` — in transit with no logger data
+/// since dispatch, or with data ending that long ago — and every received shipment without
+/// logger data. Longest silence first.
+pub fn logger_watchdog(
+    state: &ColdState,
+    now: Timestamp,
+    silence_minutes_max: u32,
+) -> Vec<LoggerSilence> {
+    let max_us = i64::from(silence_minutes_max) * 60_000_000;
+    let mut out: Vec<LoggerSilence> = state
+        .shipments()
+        .filter_map(|s| {
+            let dispatched = s.dispatched_at?;
+            let known_until = s.last_sample_at.unwrap_or(dispatched);
+            let silent_us = now.unix_us() - known_until.unix_us();
+            let reason = match (s.status, s.last_sample_at) {
+                (ShipmentStatus::Received, None) => SilenceReason::ReceivedWithoutData,
+                (ShipmentStatus::Dispatched, None) if silent_us > max_us => {
+                    SilenceReason::NoDataSinceDispatch
+                }
+                (ShipmentStatus::Dispatched, Some(_)) if silent_us > max_us => {
+                    SilenceReason::DataEnded
+                }
+                _ => return None,
+            };
+            let planned_arrival = dispatched.plus_us((s.transit_hours * HOUR_US) as i64);
+            Some(LoggerSilence {
+                shipment: s.shipment.clone(),
+                reason,
+                status: s.status,
+                known_until,
+                silent_minutes: silent_us.max(0) as f64 / 60e6,
+                planned_arrival,
+                overdue: now > planned_arrival,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.silent_minutes
+            .total_cmp(&a.silent_minutes)
+            .then_with(|| a.shipment.cmp(&b.shipment))
+    });
+    out
 }
 
 /// Decides receipt at the destination site (the shipment must be dispatched). The condition

@@ -7,6 +7,7 @@ use cellops_domain::{Timestamp, UserId};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::deviation::{Closure, Deviation, DeviationState, Investigation};
 use crate::event::{
     AlarmKind, AssessmentDecision, BankDose, ColdEvent, ExcursionEpisode, ExcursionLimits,
     ExcursionSource, Reading, ShipmentCondition, StorageConfig,
@@ -135,6 +136,10 @@ pub struct Shipment {
     pub logger_file_sha256: Option<String>,
     /// Logger samples, once uploaded.
     pub samples: usize,
+    /// First and last logger sample, once uploaded.
+    pub first_sample_at: Option<Timestamp>,
+    /// Last logger sample, once uploaded.
+    pub last_sample_at: Option<Timestamp>,
     /// Warnings from the logger import.
     pub warnings: Vec<String>,
     /// Receipt.
@@ -156,6 +161,8 @@ pub struct Assessment {
     pub record_seq: u64,
     /// The e-signature (signer, when), once given.
     pub signed: Option<(UserId, Timestamp)>,
+    /// The ledger record of that e-signature.
+    pub signature_seq: Option<u64>,
 }
 
 /// An excursion and its assessment.
@@ -169,15 +176,15 @@ pub struct Excursion {
     pub units: Vec<UnitCode>,
     /// Latest assessment.
     pub assessment: Option<Assessment>,
+    /// The deviation it opened.
+    pub deviation: Deviation,
 }
 
 impl Excursion {
-    /// The decision in force: a signed assessment, else none.
+    /// The decision in force: the decision the deviation was closed on (an e-signed
+    /// assessment), else none.
     pub fn signed_decision(&self) -> Option<AssessmentDecision> {
-        self.assessment
-            .as_ref()
-            .filter(|a| a.signed.is_some())
-            .map(|a| a.decision)
+        self.deviation.closed.as_ref().map(|c| c.decision)
     }
 }
 
@@ -319,9 +326,16 @@ impl ColdState {
         self.assessment_seqs.get(&seq)
     }
 
-    /// Records the e-signature of the assessment in ledger record `assessed_seq`. Returns
-    /// false when that record is not an assessment (nothing changes).
-    pub fn sign_assessment(&mut self, assessed_seq: u64, signer: UserId, at: Timestamp) -> bool {
+    /// Records the e-signature (ledger record `signature_seq`) of the assessment in ledger
+    /// record `assessed_seq`. Returns false when that record is not an assessment (nothing
+    /// changes). The first signature counts.
+    pub fn sign_assessment(
+        &mut self,
+        assessed_seq: u64,
+        signature_seq: u64,
+        signer: UserId,
+        at: Timestamp,
+    ) -> bool {
         let Some(id) = self.assessment_seqs.get(&assessed_seq) else {
             return false;
         };
@@ -332,7 +346,10 @@ impl ColdState {
             .filter(|a| a.record_seq == assessed_seq)
         {
             Some(a) => {
-                a.signed = Some((signer, at));
+                if a.signed.is_none() {
+                    a.signed = Some((signer, at));
+                    a.signature_seq = Some(signature_seq);
+                }
                 true
             }
             None => false,
@@ -507,6 +524,8 @@ impl ColdState {
                         dispatched_at: None,
                         logger_file_sha256: None,
                         samples: 0,
+                        first_sample_at: None,
+                        last_sample_at: None,
                         warnings: Vec::new(),
                         received: None,
                     },
@@ -531,6 +550,8 @@ impl ColdState {
                 };
                 s.logger_file_sha256 = Some(file_sha256.clone());
                 s.samples = samples.len();
+                s.first_sample_at = samples.first().map(|r| r.at);
+                s.last_sample_at = samples.last().map(|r| r.at);
                 s.warnings = warnings.clone();
                 let units = s.units.clone();
                 for episode in excursions {
@@ -569,7 +590,12 @@ impl ColdState {
                 by,
                 at,
             } => {
-                if let Some(e) = self.excursions.get_mut(excursion) {
+                if let Some(e) = self
+                    .excursions
+                    .get_mut(excursion)
+                    .filter(|e| e.deviation.state != DeviationState::Closed)
+                {
+                    e.deviation.state = DeviationState::Assessed;
                     e.assessment = Some(Assessment {
                         decision: *decision,
                         justification: justification.clone(),
@@ -577,8 +603,50 @@ impl ColdState {
                         at: *at,
                         record_seq: seq,
                         signed: None,
+                        signature_seq: None,
                     });
                     self.assessment_seqs.insert(seq, excursion.clone());
+                }
+            }
+            ColdEvent::DeviationOpened { excursion, at } => {
+                if let Some(e) = self.excursions.get_mut(excursion) {
+                    e.deviation.opened_at = Some(*at);
+                }
+            }
+            ColdEvent::DeviationInvestigated {
+                excursion,
+                findings,
+                by,
+                at,
+            } => {
+                if let Some(e) = self.excursions.get_mut(excursion) {
+                    if e.deviation.state == DeviationState::Open {
+                        e.deviation.state = DeviationState::Investigating;
+                    }
+                    e.deviation.investigation = Some(Investigation {
+                        findings: findings.clone(),
+                        by: by.clone(),
+                        at: *at,
+                    });
+                }
+            }
+            ColdEvent::DeviationClosed {
+                excursion,
+                decision,
+                assessment_seq,
+                signature_seq,
+                by,
+                at,
+            } => {
+                if let Some(e) = self.excursions.get_mut(excursion) {
+                    e.deviation.state = DeviationState::Closed;
+                    e.deviation.closed = Some(Closure {
+                        decision: *decision,
+                        assessment_seq: *assessment_seq,
+                        signature_seq: *signature_seq,
+                        by: by.clone(),
+                        at: *at,
+                    });
                 }
             }
             ColdEvent::LotRegistered {
@@ -657,6 +725,7 @@ impl ColdState {
                 episode,
                 units,
                 assessment: None,
+                deviation: Deviation::new(),
             },
         );
     }

@@ -1,16 +1,20 @@
 //! Release readiness (issue 8: "release-readiness check of a batch with 200 records: p99 <
 //! 5 ms"): the QC read model is fed 200 ledger records of one batch (registration, the batch
 //! engine's record, results and corrections of every test of the PRIME CAR-T specification),
-//! then readiness is computed as the release page does, many times; p50 and p99.
+//! then readiness is computed as the release page does — the batch record's blockers from
+//! the batch read model, the units' excursions from the cold-chain read model, the rest from
+//! the QC read model — many times; p50 and p99.
 //! Absolute figures with the issue's goal (no baseline: nothing else computes readiness).
 
 use std::time::Instant;
 
 use cellops_domain::Timestamp;
 use cellops_ledger::Record;
-use cellops_qc::{Criterion, LabelFacts, SpecCatalog};
+use cellops_qc::{Criterion, LabelFacts, ProcessFacts, SpecCatalog};
 use cellops_server::projection::Projection;
+use cellops_server::routes::batch::BatchModel;
 use cellops_server::routes::qc::QcModel;
+use cellops_server::routes::storage::ColdModel;
 use serde_json::{Value, json};
 
 use crate::bench::BenchResult;
@@ -56,6 +60,15 @@ fn batch_records() -> Vec<Record> {
                "recipe_version": "1.0.0", "units": ["A999026000001-S1234100"]}),
         None,
     )];
+    records.push(Record {
+        stream: format!("batch/{BATCH}"),
+        event_type: "culture.batch_opened".to_string(),
+        payload: json!({"batch": BATCH, "site": "cpc", "product": "prime-car-t",
+               "recipe_version": "1.0.0", "recipe_hash": format!("sha256:{}", "ab".repeat(32)),
+               "starting_unit": "A999026000000-S1234100", "device": "dev-1", "simulation": null})
+        .to_string(),
+        ..record(2, "", Value::Null, None)
+    });
     let engine_records = [
         json!({"type": "batch_started", "version": 1, "batch": BATCH, "product": "prime-car-t",
                "recipe_version": "1.0.0", "recipe_hash": format!("sha256:{}", "ab".repeat(32)),
@@ -69,10 +82,10 @@ fn batch_records() -> Vec<Record> {
             stream: format!("batch/{BATCH}"),
             event_type: format!("batch.{kind}"),
             payload: payload.to_string(),
-            ..record(2 + i as u64, "", Value::Null, None)
+            ..record(3 + i as u64, "", Value::Null, None)
         });
     }
-    let mut seq = 3;
+    let mut seq = 4;
     let tests = spec.tests();
     let mut i = 0;
     while records.len() < BATCH_RECORDS {
@@ -121,9 +134,13 @@ fn batch_records() -> Vec<Record> {
 /// p50 and p99 of the readiness check, in ms.
 pub fn run(quick: bool) -> anyhow::Result<Vec<BenchResult>> {
     let mut model = QcModel::new(SpecCatalog::shipped()?);
+    let mut batches = BatchModel::default();
+    let mut cold = ColdModel::default();
     let records = batch_records();
     for r in &records {
         model.apply(r);
+        batches.apply(r);
+        cold.apply(r);
     }
     let labels = LabelFacts::Counts {
         printed: 4,
@@ -131,8 +148,13 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<BenchResult>> {
         destroyed: 1,
     };
     let check = |model: &QcModel| {
+        let process = batches
+            .release_blockers(BATCH)
+            .map_or(ProcessFacts::NotRecorded, ProcessFacts::Recorded);
+        let units = &model.batch(BATCH).expect("the batch is registered").units;
+        let excursions = cold.excursion_facts(units);
         model
-            .readiness(BATCH, labels)
+            .readiness(BATCH, labels, &process, &excursions)
             .expect("the batch is registered")
             .expect("the specification is known")
     };

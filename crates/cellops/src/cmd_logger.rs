@@ -57,9 +57,13 @@ pub enum LoggerCommand {
         /// Reject limit, °C.
         #[arg(long, default_value_t = ExcursionLimits::CRYO_DEFAULT.reject_above_c)]
         reject_above_c: f64,
-        /// The logger's sampling interval, s (a longer step is a gap).
+        /// The logger's sampling interval, s (a step longer than two intervals is a gap).
         #[arg(long, default_value_t = 300)]
         interval_seconds: u32,
+        /// Longest step without data that is not a gap, minutes (overrides the two
+        /// intervals; the shipment's `gap_minutes_max`).
+        #[arg(long)]
+        gap_minutes_max: Option<u32>,
     },
     /// Upload a logger file to a shipment on a running server.
     Import {
@@ -111,6 +115,7 @@ pub fn run(args: LoggerArgs) -> anyhow::Result<std::process::ExitCode> {
             alarm_above_c,
             reject_above_c,
             interval_seconds,
+            gap_minutes_max,
         } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
@@ -118,9 +123,16 @@ pub fn run(args: LoggerArgs) -> anyhow::Result<std::process::ExitCode> {
             let limits = ExcursionLimits {
                 alarm_above_c,
                 reject_above_c,
+                gap_minutes_max,
             };
-            let excursions =
-                detect_excursions(&trace.samples, &limits, interval_seconds, None, "check");
+            let excursions = detect_excursions(
+                &trace.samples,
+                &limits,
+                interval_seconds,
+                (None, None),
+                "check",
+                1,
+            );
             let first = trace.samples.first().map(|s| s.at.to_string());
             let last = trace.samples.last().map(|s| s.at.to_string());
             let report = json!({

@@ -96,7 +96,7 @@ fn excursions_and_gaps_are_episodes() {
         (60.0, -170.0),
         (65.0, -110.0),
     ]);
-    let episodes = detect_excursions(&trace, &limits, 300, Some(t(0.0)), "s1");
+    let episodes = detect_excursions(&trace, &limits, 300, (Some(t(0.0)), None), "s1", 1);
     assert_eq!(episodes.len(), 3, "{episodes:?}");
     assert_eq!(episodes[0].kind, ExcursionKind::Temperature);
     assert_eq!(episodes[0].temperature_c_max, Some(-130.0));
@@ -106,7 +106,7 @@ fn excursions_and_gaps_are_episodes() {
     assert!(episodes[2].reject_limit_exceeded);
     assert_eq!(episodes[2].excursion.as_str(), "s1.3");
     // A logger that started late leaves the start uncovered.
-    let late = detect_excursions(&trace[3..4], &limits, 300, Some(t(0.0)), "s2");
+    let late = detect_excursions(&trace[3..4], &limits, 300, (Some(t(0.0)), None), "s2", 1);
     assert_eq!(late[0].kind, ExcursionKind::DataGap);
 }
 
@@ -118,8 +118,9 @@ fn the_demo_trace_has_exactly_one_acceptable_excursion() {
         &trace.samples,
         &ExcursionLimits::CRYO_DEFAULT,
         300,
-        Some(t(0.0)),
+        (Some(t(0.0)), None),
         "demo",
+        1,
     );
     assert_eq!(episodes.len(), 1, "{episodes:?}");
     assert_eq!(episodes[0].kind, ExcursionKind::Temperature);

@@ -13,7 +13,7 @@ mod model;
 pub use model::{
     AcknowledgedPayload, AlertPayload, AtRiskPayload, DecisionPayload,
     InvestigationConcludedPayload, InvestigationOpenedPayload, NotificationPayload, QcBatch,
-    QcModel, RegisteredPayload, ResultPayload, SamplePayload, is_batch_engine_event,
+    QcModel, RegisteredPayload, ResultPayload, SamplePayload,
 };
 
 use super::ledger::SignBody;
@@ -35,8 +35,8 @@ use cellops_domain::{Role, SiteId, Stream, Timestamp, UserId};
 use cellops_ledger::{Backend, NewRecord};
 use cellops_qc::release::{TEXT_CHARS_MAX, check_justification};
 use cellops_qc::{
-    EnteredValue, InvestigationState, LabelFacts, QcError, Readiness, ReleaseKind, SpecCatalog,
-    Specification, Verdict, check_release, evaluate, sample_plan,
+    EnteredValue, InvestigationState, LabelFacts, ProcessFacts, QcError, Readiness, ReleaseKind,
+    SpecCatalog, Specification, Verdict, check_release, evaluate, sample_plan,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -951,11 +951,19 @@ fn label_facts<B: Backend>(state: &AppState<B>, batch: &str) -> LabelFacts {
     }
 }
 
-/// Release readiness of a batch from every input (pure `cellops_qc::release_readiness`).
+/// Release readiness of a batch from every input (pure `cellops_qc::release_readiness`),
+/// each from the read model that owns it: results (`QcModel`), the batch record's blockers
+/// (`BatchModel`), the excursions of its units and their deviations (`ColdModel`), labels.
 fn readiness_of<B: Backend>(state: &AppState<B>, b: &QcBatch) -> ApiResult<Readiness> {
     let labels = label_facts(state, &b.batch);
+    let process = state.read_model(|m: &mut super::batch::BatchModel| {
+        m.release_blockers(&b.batch)
+            .map_or(ProcessFacts::NotRecorded, ProcessFacts::Recorded)
+    });
+    let excursions =
+        state.read_model(|m: &mut super::storage::ColdModel| m.excursion_facts(&b.units));
     state
-        .read_model(|m: &mut QcModel| m.readiness(&b.batch, labels))
+        .read_model(|m: &mut QcModel| m.readiness(&b.batch, labels, &process, &excursions))
         .ok_or_else(|| ApiError::not_found(format!("batch {} is not registered for QC", b.batch)))?
         .map_err(ApiError::from)
 }

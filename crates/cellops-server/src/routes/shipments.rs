@@ -1,8 +1,10 @@
 //! Shipping and cold chain over HTTP: qualified dry shippers and their charges, loggers,
 //! shipments (pack with custody ship scans, dispatch, logger file upload with excursion
-//! detection, receipt with custody receive scans and hand-off), and QA's excursion
-//! assessment, which takes effect when e-signed as Approved through `POST /api/signatures`.
+//! detection, receipt with custody receive scans and hand-off, the logger watchdog), and the
+//! deviation every excursion opens, which QA investigates, assesses and closes with an
+//! e-signature (Approved) before the units may be used.
 
+use super::ledger::{SignBody, esign};
 use super::parse_site;
 use super::qc::QcModel;
 use super::storage::{
@@ -20,9 +22,10 @@ use axum::{Json, Router};
 use cellops_cold::{
     AssessmentDecision, ColdError, ColdEvent, ExcursionId, ExcursionLimits, ExcursionSource,
     GenericCsv, LoggerFormat, LoggerId, PackShipment, SHIPMENT_MARGIN_HOURS_MIN, ShipmentCondition,
-    ShipmentId, ShipperId, TemperatureUnit, decide_assess, decide_charge_shipper, decide_dispatch,
-    decide_logger_upload, decide_pack, decide_qualify_shipper, decide_receive,
-    decide_register_logger, hold_remaining_hours, import_csv,
+    ShipmentId, ShipperId, TemperatureUnit, decide_assess, decide_charge_shipper, decide_close,
+    decide_dispatch, decide_investigate, decide_logger_upload, decide_pack, decide_qualify_shipper,
+    decide_receipt_gap, decide_receive, decide_register_logger, hold_remaining_hours, import_csv,
+    logger_watchdog,
 };
 use cellops_custody::{
     CustodyStep, HandOff, LocationId, ReceiptCondition, UnitCode, decide_hand_off,
@@ -92,6 +95,7 @@ pub const ROUTES: &[RouteDoc] = &[
             "margin_hours",
             "alarm_above_c",
             "reject_above_c",
+            "gap_minutes_max",
         ],
     ),
     (
@@ -132,17 +136,38 @@ pub const ROUTES: &[RouteDoc] = &[
     ),
     (
         "get",
+        "/api/cold/logger-watchdog",
+        "Shipments from or to a site (site=) whose temperature has not been known for more than silence_minutes (default 15) now, and received ones without logger data",
+        true,
+        &[],
+    ),
+    (
+        "get",
         "/api/excursions",
-        "Excursions at a site (site=), unassessed first",
+        "Excursions at a site (site=) with their deviations, open deviations first",
         true,
         &[],
     ),
     (
         "post",
+        "/api/excursions/{excursion}/investigate",
+        "QA records the investigation of an excursion's deviation (findings)",
+        true,
+        &["findings"],
+    ),
+    (
+        "post",
         "/api/excursions/{excursion}/assess",
-        "QA's assessment of an excursion (accept or reject, justification); e-sign the returned seq as Approved",
+        "QA's assessment of an investigated excursion (accept or reject, justification)",
         true,
         &["decision", "justification"],
+    ),
+    (
+        "post",
+        "/api/excursions/{excursion}/close",
+        "QA closes the deviation: e-signs the assessment as Approved (password) and puts its decision in force",
+        true,
+        &["password", "user_id"],
     ),
 ];
 
@@ -160,8 +185,14 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         .route("/api/shipments/{shipment}/dispatch", post(dispatch::<B>))
         .route("/api/shipments/{shipment}/logger", post(upload_logger::<B>))
         .route("/api/shipments/{shipment}/receive", post(receive::<B>))
+        .route("/api/cold/logger-watchdog", get(watchdog::<B>))
         .route("/api/excursions", get(list_excursions::<B>))
+        .route(
+            "/api/excursions/{excursion}/investigate",
+            post(investigate::<B>),
+        )
         .route("/api/excursions/{excursion}/assess", post(assess::<B>))
+        .route("/api/excursions/{excursion}/close", post(close::<B>))
 }
 
 const LOGISTICS_ROLES: [Role; 3] = [Role::Logistics, Role::Operator, Role::SiteAdmin];
@@ -363,6 +394,9 @@ pub struct PackBody {
     pub alarm_above_c: Option<f64>,
     /// The product's reject limit, °C (default −120).
     pub reject_above_c: Option<f64>,
+    /// Longest step without logger data that is not a gap, minutes (default: two logger
+    /// intervals).
+    pub gap_minutes_max: Option<u32>,
 }
 
 /// Packs a shipment: qualification, hold time, logger, release and excursion checks; each
@@ -392,6 +426,7 @@ pub async fn pack<B: Backend>(
         reject_above_c: b
             .reject_above_c
             .unwrap_or(ExcursionLimits::CRYO_DEFAULT.reject_above_c),
+        gap_minutes_max: b.gap_minutes_max,
     };
     if limits.reject_above_c < limits.alarm_above_c {
         return Err(ApiError::bad_request(
@@ -495,7 +530,7 @@ pub async fn show<B: Backend>(
             .state
             .excursions()
             .filter(|(_, e)| e.source == ExcursionSource::Shipment(shipment.clone()))
-            .map(|(id, e)| json!({ "excursion": id, "episode": e.episode, "assessment": e.assessment }))
+            .map(|(id, e)| json!({ "excursion": id, "episode": e.episode, "assessment": e.assessment, "deviation": e.deviation }))
             .collect();
         json!({ "shipment": s, "excursions": excursions })
     });
@@ -583,7 +618,7 @@ pub async fn upload_logger<B: Backend>(
     let trace = import_csv(&b.csv, &format).map_err(|e| ApiError::from(e).field("csv"))?;
     let sha = hex::encode(Sha256::digest(b.csv.as_bytes()));
     let user = caller_id(&caller)?;
-    let event = state.read_model(|m: &mut ColdModel| {
+    let events = state.read_model(|m: &mut ColdModel| {
         decide_logger_upload(
             &m.state,
             &shipment,
@@ -594,23 +629,21 @@ pub async fn upload_logger<B: Backend>(
             state.clock.now(),
         )
     })?;
-    let seq = append_one(
-        &state,
-        &event,
-        &shipment_stream(&shipment),
-        &caller,
-        &site,
-        &headers,
-    )
-    .await?;
-    let ColdEvent::LoggerUploaded {
+    let stream = shipment_stream(&shipment);
+    let records = events
+        .iter()
+        .map(|e| cold_record(e, &stream, user.as_str(), &site))
+        .collect();
+    let out = state.append(records, idempotency_key(&headers)).await?;
+    let seq = out.records.first().map(|r| r.seq);
+    let Some(ColdEvent::LoggerUploaded {
         excursions,
         warnings,
         samples,
         ..
-    } = &event
+    }) = events.first()
     else {
-        unreachable!("decide_logger_upload returns LoggerUploaded")
+        unreachable!("decide_logger_upload returns LoggerUploaded first")
     };
     Ok(Json(
         json!({ "seq": seq, "file_sha256": sha, "samples": samples.len(), "warnings": warnings, "excursions": excursions }),
@@ -722,6 +755,16 @@ pub async fn receive<B: Backend>(
         user.as_str(),
         &site,
     ));
+    // Logger data uploaded in transit that ends long before this receipt: a data gap.
+    let gap = state.read_model(|m: &mut ColdModel| decide_receipt_gap(&m.state, &shipment, now));
+    for e in &gap {
+        records.push(cold_record(
+            e,
+            &shipment_stream(&shipment),
+            user.as_str(),
+            &site,
+        ));
+    }
     let out = state.append(records, idempotency_key(&headers)).await?;
     let blocked: Vec<Value> = expected
         .iter()
@@ -759,7 +802,7 @@ pub async fn list_excursions<B: Backend>(
         m.state
             .excursions()
             .filter(|(id, _)| excursion_site(m, id).as_ref() == Some(&site))
-            .map(|(id, e)| (e.signed_decision().is_some(), json!({ "excursion": id, "source": e.source, "episode": e.episode, "units": e.units.iter().map(|u| u.to_string()).collect::<Vec<_>>(), "assessment": e.assessment })))
+            .map(|(id, e)| (e.signed_decision().is_some(), json!({ "excursion": id, "source": e.source, "episode": e.episode, "units": e.units.iter().map(|u| u.to_string()).collect::<Vec<_>>(), "assessment": e.assessment, "deviation": e.deviation })))
             .collect::<Vec<_>>()
     });
     list.sort_by_key(|(done, _)| *done);
@@ -774,8 +817,59 @@ pub struct AssessBody {
     pub justification: String,
 }
 
-/// Records QA's assessment. It blocks nothing less until e-signed: sign the returned `seq`
-/// with meaning Approved (`POST /api/signatures`).
+/// The site (shipment origin or storage site) and ledger stream of an excursion; 404 when
+/// unknown.
+fn excursion_home<B: Backend>(
+    state: &AppState<B>,
+    excursion: &ExcursionId,
+) -> ApiResult<(SiteId, String)> {
+    state
+        .read_model(|m: &mut ColdModel| {
+            let source = m.state.excursion(excursion).map(|e| e.source.clone())?;
+            let stream = match source {
+                ExcursionSource::Shipment(s) => shipment_stream(&s),
+                ExcursionSource::Storage(s) => {
+                    format!("storage/{}", s.as_str().to_ascii_lowercase())
+                }
+            };
+            excursion_site(m, excursion).map(|site| (site, stream))
+        })
+        .ok_or_else(|| {
+            ApiError::from(ColdError::UnknownExcursion {
+                excursion: excursion.clone(),
+            })
+        })
+}
+
+#[derive(Deserialize)]
+pub struct InvestigateBody {
+    /// What was looked at and found.
+    pub findings: String,
+}
+
+/// Records QA's investigation of an excursion's deviation (the first step to closing it).
+pub async fn investigate<B: Backend>(
+    State(state): State<AppState<B>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(excursion): Path<String>,
+    AppJson(b): AppJson<InvestigateBody>,
+) -> ApiResult<Json<Value>> {
+    let excursion = id("excursion", &excursion, ExcursionId::parse)?;
+    state.sync().await?;
+    let (site, stream) = excursion_home(&state, &excursion)?;
+    caller.require(&QA_ROLES, &site)?;
+    let user: UserId = caller_id(&caller)?;
+    let event = state.read_model(|m: &mut ColdModel| {
+        decide_investigate(&m.state, &excursion, &b.findings, &user, state.clock.now())
+    })?;
+    let seq = append_one(&state, &event, &stream, &caller, &site, &headers).await?;
+    Ok(Json(json!({ "seq": seq, "deviation": "investigating" })))
+}
+
+/// Records QA's assessment of an investigated excursion. It unblocks nothing by itself:
+/// close the deviation (`POST /api/excursions/{id}/close`, with the password) to e-sign it
+/// as Approved and put the decision in force.
 pub async fn assess<B: Backend>(
     State(state): State<AppState<B>>,
     caller: Caller,
@@ -785,22 +879,7 @@ pub async fn assess<B: Backend>(
 ) -> ApiResult<Json<Value>> {
     let excursion = id("excursion", &excursion, ExcursionId::parse)?;
     state.sync().await?;
-    let (site, stream) = state
-        .read_model(|m: &mut ColdModel| {
-            let source = m.state.excursion(&excursion).map(|e| e.source.clone())?;
-            let stream = match source {
-                ExcursionSource::Shipment(s) => shipment_stream(&s),
-                ExcursionSource::Storage(s) => {
-                    format!("storage/{}", s.as_str().to_ascii_lowercase())
-                }
-            };
-            excursion_site(m, &excursion).map(|site| (site, stream))
-        })
-        .ok_or_else(|| {
-            ApiError::from(ColdError::UnknownExcursion {
-                excursion: excursion.clone(),
-            })
-        })?;
+    let (site, stream) = excursion_home(&state, &excursion)?;
     caller.require(&QA_ROLES, &site)?;
     let user: UserId = caller_id(&caller)?;
     let event = state.read_model(|m: &mut ColdModel| {
@@ -814,7 +893,123 @@ pub async fn assess<B: Backend>(
         )
     })?;
     let seq = append_one(&state, &event, &stream, &caller, &site, &headers).await?;
+    Ok(Json(json!({
+        "seq": seq,
+        "deviation": "assessed",
+        "close": { "endpoint": format!("/api/excursions/{excursion}/close"), "signs_seq": seq, "meaning": "Approved" },
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct CloseBody {
+    /// The password again (the e-signature over the assessment); not needed when the
+    /// assessment is already e-signed as Approved.
+    pub password: Option<String>,
+    /// Required at the first signature of a session and with API tokens.
+    pub user_id: Option<String>,
+}
+
+/// Closes an excursion's deviation: e-signs the assessment as Approved (unless it already
+/// is), then records the closure; the assessment's decision comes into force.
+pub async fn close<B: Backend>(
+    State(state): State<AppState<B>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(excursion): Path<String>,
+    AppJson(b): AppJson<CloseBody>,
+) -> ApiResult<Json<Value>> {
+    let excursion = id("excursion", &excursion, ExcursionId::parse)?;
+    state.sync().await?;
+    let (site, stream) = excursion_home(&state, &excursion)?;
+    caller.require(&QA_ROLES, &site)?;
+    let user: UserId = caller_id(&caller)?;
+    let now = state.clock.now();
+    // The state checks come first, so that nothing is signed for a closure that cannot be.
+    let unsigned = state.read_model(|m: &mut ColdModel| {
+        match decide_close(&m.state, &excursion, &user, now) {
+            Err(ColdError::AssessmentUnsigned { assessment_seq, .. }) => Ok(Some(assessment_seq)),
+            Err(e) => Err(e),
+            Ok(_) => Ok(None),
+        }
+    })?;
+    let mut signature_seq = None;
+    if let Some(assessment_seq) = unsigned {
+        let password = b.password.clone().ok_or_else(|| {
+            ApiError::bad_request(
+                "password",
+                "closing the deviation e-signs its assessment: give your password",
+            )
+        })?;
+        let signed = esign(
+            &state,
+            &caller,
+            &SignBody {
+                seq: assessment_seq,
+                meaning: "Approved".to_string(),
+                password,
+                user_id: b.user_id.clone(),
+            },
+            None,
+        )
+        .await?;
+        signature_seq = Some(signed.seq);
+        state.sync().await?;
+    }
+    let event =
+        state.read_model(|m: &mut ColdModel| decide_close(&m.state, &excursion, &user, now))?;
+    let seq = append_one(&state, &event, &stream, &caller, &site, &headers).await?;
+    let ColdEvent::DeviationClosed { decision, .. } = &event else {
+        unreachable!("decide_close returns DeviationClosed")
+    };
+    Ok(Json(json!({
+        "seq": seq,
+        "deviation": "closed",
+        "decision": decision,
+        "signature_seq": signature_seq,
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct WatchdogQuery {
+    pub site: String,
+    /// Longest silence of a logger before the shipment is flagged, minutes (default 15).
+    pub silence_minutes: Option<u32>,
+}
+
+/// Default logger silence before the watchdog flags a shipment, minutes.
+const WATCHDOG_SILENCE_MINUTES: u32 = 15;
+/// Longest silence that may be asked for, minutes (a week).
+const WATCHDOG_SILENCE_MINUTES_MAX: u32 = 7 * 24 * 60;
+
+/// The logger watchdog at the server's now: shipments from or to `site` whose temperature
+/// has not been known for longer than `silence_minutes`, and received ones without data.
+pub async fn watchdog<B: Backend>(
+    State(state): State<AppState<B>>,
+    caller: Caller,
+    AppQuery(q): AppQuery<WatchdogQuery>,
+) -> ApiResult<Json<Value>> {
+    let site = parse_site("site", &q.site)?;
+    caller.require_site(&site)?;
+    let silence = q.silence_minutes.unwrap_or(WATCHDOG_SILENCE_MINUTES);
+    if silence == 0 || silence > WATCHDOG_SILENCE_MINUTES_MAX {
+        return Err(ApiError::bad_request(
+            "silence_minutes",
+            format!("must be from 1 to {WATCHDOG_SILENCE_MINUTES_MAX} minutes"),
+        ));
+    }
+    state.sync().await?;
+    let now = state.clock.now();
+    let flagged = state.read_model(|m: &mut ColdModel| {
+        logger_watchdog(&m.state, now, silence)
+            .into_iter()
+            .filter(|f| {
+                m.state
+                    .shipment(&f.shipment)
+                    .is_some_and(|s| s.from_site == site || s.to_site == site)
+            })
+            .collect::<Vec<_>>()
+    });
     Ok(Json(
-        json!({ "seq": seq, "sign": { "endpoint": "/api/signatures", "seq": seq, "meaning": "Approved" } }),
+        json!({ "now": now, "silence_minutes": silence, "shipments": flagged }),
     ))
 }

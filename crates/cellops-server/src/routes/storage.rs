@@ -16,8 +16,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use cellops_cold::{
-    AlarmRule, ColdError, ColdEvent, ColdState, PutAway, Reading, Refusal, Retrieve,
-    RetrievePurpose, StorageConfig, StorageId, StorageKind, decide_acknowledge,
+    AlarmRule, AssessmentDecision, ColdError, ColdEvent, ColdState, PutAway, Reading, Refusal,
+    Retrieve, RetrievePurpose, StorageConfig, StorageId, StorageKind, decide_acknowledge,
     decide_configure_storage, decide_put_away, decide_readings, decide_retrieve, storage_review,
     suggest_position,
 };
@@ -167,8 +167,42 @@ impl ColdModel {
         }
         if let Ok(signer) = UserId::parse(&sig.signer) {
             self.state
-                .sign_assessment(p.signs_seq, signer, sig.signed_at);
+                .sign_assessment(p.signs_seq, r.seq, signer, sig.signed_at);
         }
+    }
+
+    /// The excursions the units `units` (DIN + product code, as QC registers them) went
+    /// through, as release readiness reads them: assessed (acceptable or unacceptable) only
+    /// once the excursion's deviation is closed on an e-signed assessment. Units that are
+    /// not unit codes have no excursions.
+    pub fn excursion_facts(&self, units: &[String]) -> Vec<cellops_qc::ExcursionFact> {
+        let mut facts = Vec::new();
+        for unit in units {
+            let Ok(code) = UnitCode::parse(unit) else {
+                continue;
+            };
+            for (id, e) in self.state.excursions_of(&code) {
+                let what = match e.episode.temperature_c_max {
+                    Some(t) => format!("up to {t} °C for {:.0} min", e.episode.duration_minutes()),
+                    None => format!("no data for {:.0} min", e.episode.duration_minutes()),
+                };
+                facts.push(cellops_qc::ExcursionFact {
+                    id: id.as_str().to_string(),
+                    unit: unit.clone(),
+                    summary: format!("{what}; deviation {}", e.deviation.state),
+                    assessment: match e.signed_decision() {
+                        None => cellops_qc::ExcursionAssessment::NotAssessed,
+                        Some(AssessmentDecision::Accept) => {
+                            cellops_qc::ExcursionAssessment::Acceptable
+                        }
+                        Some(AssessmentDecision::Reject) => {
+                            cellops_qc::ExcursionAssessment::Unacceptable
+                        }
+                    },
+                });
+            }
+        }
+        facts
     }
 }
 
@@ -769,7 +803,7 @@ pub async fn unit_view<B: Backend>(
             .state
             .excursions_of(&code)
             .into_iter()
-            .map(|(id, e)| json!({ "excursion": id, "source": e.source, "episode": e.episode, "assessment": e.assessment }))
+            .map(|(id, e)| json!({ "excursion": id, "source": e.source, "episode": e.episode, "assessment": e.assessment, "deviation": e.deviation }))
             .collect();
         let shipments: Vec<&str> = m.state.shipments().filter(|s| s.units.contains(&code)).map(|s| s.shipment.as_str()).collect();
         let block = cellops_cold::check_usable(&m.state, &code).err();

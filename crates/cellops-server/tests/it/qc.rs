@@ -26,8 +26,6 @@ struct Qc {
     _dir: tempfile::TempDir,
 }
 
-const BATCH_TYPES: [&str; 2] = ["batch.started", "batch.completed"];
-
 impl Qc {
     fn new() -> Qc {
         tokio::task::block_in_place(Qc::new_blocking)
@@ -39,15 +37,9 @@ impl Qc {
         let clock = Arc::new(SimClock::new(
             Timestamp::from_unix_us(1_764_000_000_000_000).unwrap(),
         ));
-        // The batch module's and the cold chain's records, which other modules write in
-        // production.
-        let catalog = BATCH_TYPES
-            .iter()
-            .copied()
-            .chain(cellops_cold::COLD_EVENT_TYPES.iter().map(|t| t.name))
-            .fold(event_catalog(), |c, t| c.with(t, 1));
         let ledger =
-            Ledger::<Sqlite>::open(&url, clock.clone(), LedgerConfig::new(catalog)).unwrap();
+            Ledger::<Sqlite>::open(&url, clock.clone(), LedgerConfig::new(event_catalog()))
+                .unwrap();
         let state = AppState::new(
             ledger,
             clock,
@@ -172,13 +164,24 @@ impl Qc {
             .count()
     }
 
-    /// Lays down the batch module's record of `batch`: started, and completed if asked.
+    /// Lays down the batch module's record of `batch` (as `routes/batch.rs` writes it, read
+    /// back by its `BatchModel`): opened, started, and completed if asked.
     async fn batch_record(&self, batch: &str, completed: bool) {
         let stream = format!("batch/{batch}");
         let at = "2025-11-24T16:00:00Z";
+        let opened = NewRecord::new(
+            &stream,
+            "culture.batch_opened",
+            1,
+            json!({"batch": batch, "site": "cpc", "product": "prime-car-t",
+                   "recipe_version": "1.0.0", "recipe_hash": format!("sha256:{}", "ab".repeat(32)),
+                   "starting_unit": "A999025000001-S1234100", "device": "dev-1", "simulation": null}),
+            "op",
+            "cpc",
+        );
         let mut records = vec![NewRecord::new(
             &stream,
-            "batch.started",
+            "batch.batch_started",
             1,
             json!({"type": "batch_started", "version": 1, "batch": batch, "product": "prime-car-t",
                    "recipe_version": "1.0.0", "recipe_hash": format!("sha256:{}", "ab".repeat(32)),
@@ -190,7 +193,7 @@ impl Qc {
         if completed {
             records.push(NewRecord::new(
                 &stream,
-                "batch.completed",
+                "batch.batch_completed",
                 1,
                 json!({"type": "batch_completed", "version": 1, "at": at}),
                 "op",
@@ -201,6 +204,7 @@ impl Qc {
             cellops_process::engine::BatchEvent::from_json(&r.payload)
                 .expect("a batch engine event");
         }
+        records.insert(0, opened);
         self.state.append(records, None).await.unwrap();
     }
 }
@@ -601,7 +605,7 @@ async fn release_is_blocked_with_reasons_until_everything_is_in_then_signed_rele
         .append(
             vec![NewRecord::new(
                 "batch/b-002",
-                "batch.completed",
+                "batch.batch_completed",
                 1,
                 json!({"type": "batch_completed", "version": 1, "at": "2025-11-25T10:00:00Z"}),
                 "op",
@@ -836,8 +840,7 @@ async fn release_at_risk_needs_the_physician_and_a_later_failing_sterility_raise
 #[tokio::test(flavor = "multi_thread")]
 async fn a_temperature_excursion_blocks_release_until_qa_signs_its_assessment() {
     use cellops_cold::{
-        AssessmentDecision, ColdEvent, ExcursionEpisode, ExcursionId, ExcursionKind,
-        ExcursionSource, StorageId,
+        ColdEvent, ExcursionEpisode, ExcursionId, ExcursionKind, ExcursionSource, StorageId,
     };
     let app = Qc::new();
     let (unit, _) = registered_batch(&app, "b-004").await;
@@ -887,30 +890,72 @@ async fn a_temperature_excursion_blocks_release_until_qa_signs_its_assessment() 
             .contains("-140")
     );
 
-    // QA's assessment counts only once it is e-signed.
-    let assessed = ColdEvent::ExcursionAssessed {
-        excursion: ExcursionId::parse("exc-1").unwrap(),
-        decision: AssessmentDecision::Accept,
-        justification: "12 min at -140 C stays within the product's stability data".into(),
+    // QA's assessment counts only once its deviation is closed on the e-signed assessment.
+    let tank = ColdEvent::StorageConfigured {
+        config: cellops_cold::StorageConfig {
+            storage: StorageId::parse("ln2-tank-1").unwrap(),
+            kind: cellops_cold::StorageKind::Ln2Vapour,
+            site: SiteId::parse("cpc").unwrap(),
+            racks: 1,
+            boxes_per_rack: 1,
+            slots_per_box: 10,
+            rule: cellops_cold::AlarmRule {
+                alarm_above_c: -150.0,
+                delay_minutes: 5,
+                reading_gap_minutes_max: 15,
+            },
+            stored_days_max: 3650,
+        },
         by: cellops_domain::UserId::parse("qa-ito").unwrap(),
-        at: start.plus_us(3_600_000_000),
+        at: start,
     };
-    let out = app
-        .state
-        .append(vec![record(&assessed)], None)
-        .await
-        .unwrap();
-    let r = app.get("/api/batches/b-004/release-readiness", &qa).await;
-    assert_eq!(blocker_codes(&r), vec!["excursion_not_assessed"]);
-    app.post("/api/auth/esig-policy", json!({}), &qa).await;
+    app.state.append(vec![record(&tank)], None).await.unwrap();
+    let assess = json!({"decision": "accept",
+        "justification": "12 min at -140 C stays within the product's stability data"});
+    let r = app
+        .post("/api/excursions/exc-1/assess", assess.clone(), &qa)
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert_eq!(r.body["error"]["code"], "deviation_state", "{:?}", r.body);
     let r = app
         .post(
-            "/api/signatures",
-            json!({"seq": out.records[0].seq, "meaning": "Approved", "password": PASSWORD, "user_id": "qa-ito"}),
+            "/api/excursions/exc-1/investigate",
+            json!({"findings": "tank lid left open during a fill; probe log reviewed"}),
             &qa,
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app.post("/api/excursions/exc-1/assess", assess, &qa).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let assessment_seq = r.body["seq"].as_u64().unwrap();
+    let r = app.get("/api/batches/b-004/release-readiness", &qa).await;
+    assert_eq!(blocker_codes(&r), vec!["excursion_not_assessed"]);
+    assert!(
+        r.body["blockers"][0]["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("deviation assessed"),
+        "{:?}",
+        r.body
+    );
+    // An e-signature alone does not close the deviation.
+    app.post("/api/auth/esig-policy", json!({}), &qa).await;
+    let r = app
+        .post(
+            "/api/signatures",
+            json!({"seq": assessment_seq, "meaning": "Approved", "password": PASSWORD, "user_id": "qa-ito"}),
+            &qa,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app.get("/api/batches/b-004/release-readiness", &qa).await;
+    assert_eq!(blocker_codes(&r), vec!["excursion_not_assessed"]);
+    // Closing on the signed assessment needs no second password.
+    let r = app
+        .post("/api/excursions/exc-1/close", json!({}), &qa)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["decision"], "accept");
     let r = app.get("/api/batches/b-004/release-readiness", &qa).await;
     assert_eq!(r.body["releasable"], true, "{:?}", r.body);
     assert_eq!(r.body["exceptions"][0]["code"], "excursion_assessed");

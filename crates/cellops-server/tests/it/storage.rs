@@ -1,6 +1,7 @@
 //! Cryo storage, cold chain and the dose bank over HTTP: put-away and retrieval by scan,
 //! FEFO, storage limit, temperature alarms, a shipment with an excursion blocked until QA
-//! signs an assessment, dose allocation rules and a lot recall.
+//! investigates, assesses and closes its deviation with an e-signature, the logger watchdog
+//! and data gaps, dose allocation rules and a lot recall.
 
 use crate::support::*;
 use axum::http::StatusCode;
@@ -319,19 +320,19 @@ async fn the_storage_limit_blocks_use_and_a_warm_dewar_alarms_and_blocks_its_uni
         .as_str()
         .unwrap()
         .to_string();
+    assert_eq!(r.body["excursions"][0]["deviation"]["state"], "open");
+    assert_eq!(app.count("excursion.deviation_opened"), 1);
     let qa = app.login("qa-ito").await;
-    let r = app.post(&format!("/api/excursions/{excursion}/assess"), json!({"decision": "accept", "justification": "14 min, max −138 °C, within the product's stability data"}), &qa).await;
-    ok(&r);
-    sign(
+    work_deviation(
         &app,
         &qa,
-        "qa-ito",
-        r.body["seq"].as_u64().unwrap(),
-        "Approved",
+        &excursion,
+        "14 min, max −138 °C, within the product's stability data",
     )
     .await;
     let r = app.get(&format!("/api/cold/units/{}", codes[0]), &op).await;
     assert_eq!(r.body["usable"], true, "{:?}", r.body);
+    assert_eq!(r.body["excursions"][0]["deviation"]["state"], "closed");
     // Eight days later both units are past the dewar's 7-day validated storage time.
     advance_days(&app, 8.0);
     let op = app.login("op-tanaka").await;
@@ -354,6 +355,36 @@ async fn the_storage_limit_blocks_use_and_a_warm_dewar_alarms_and_blocks_its_uni
     ok(&app
         .post("/api/storage/retrieve", json!({"site": "cpc", "scanned_unit": label(&codes[0]), "scanned_position": "dewar-01/R1/B1/P1", "purpose": "discard"}), &op)
         .await);
+}
+
+/// QA works an excursion's deviation through: investigate, assess (accept), close with the
+/// e-signature (password).
+async fn work_deviation(app: &TestApp, qa: &str, excursion: &str, justification: &str) {
+    app.post("/api/auth/esig-policy", json!({}), qa).await;
+    ok(&app
+        .post(
+            &format!("/api/excursions/{excursion}/investigate"),
+            json!({"findings": "probe log and fill records reviewed"}),
+            qa,
+        )
+        .await);
+    ok(&app
+        .post(
+            &format!("/api/excursions/{excursion}/assess"),
+            json!({"decision": "accept", "justification": justification}),
+            qa,
+        )
+        .await);
+    let r = app
+        .post(
+            &format!("/api/excursions/{excursion}/close"),
+            json!({"password": PASSWORD, "user_id": "qa-ito"}),
+            qa,
+        )
+        .await;
+    ok(&r);
+    assert_eq!(r.body["decision"], "accept");
+    assert!(r.body["signature_seq"].as_u64().is_some(), "{:?}", r.body);
 }
 
 /// A qualified, charged shipper `ds-01` and a calibrated logger `LG-0001` at cpc.
@@ -455,36 +486,90 @@ async fn a_shipment_with_an_excursion_is_blocked_until_qa_signs_an_assessment() 
         "{:?}",
         r.body
     );
-    // The nurse cannot assess; QA can, and the assessment counts once e-signed.
+    // The nurse cannot work the deviation; QA can: investigate → assess → close.
     let body = json!({"decision": "accept", "justification": "55 min above −150 °C, maximum −126 °C, below the reject limit"});
+    let findings =
+        json!({"findings": "shipper tipped over (courier report); logger in the canister"});
     let r = app
         .post(
-            &format!("/api/excursions/{excursion}/assess"),
-            body.clone(),
+            &format!("/api/excursions/{excursion}/investigate"),
+            findings.clone(),
             &nurse,
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let qa = app.login("qa-ito").await;
     let r = app
+        .post(
+            &format!("/api/excursions/{excursion}/assess"),
+            body.clone(),
+            &qa,
+        )
+        .await;
+    assert_eq!(r.body["error"]["code"], "deviation_state", "{:?}", r.body);
+    ok(&app
+        .post(
+            &format!("/api/excursions/{excursion}/investigate"),
+            findings,
+            &qa,
+        )
+        .await);
+    let r = app
         .post(&format!("/api/excursions/{excursion}/assess"), body, &qa)
         .await;
     ok(&r);
-    let seq = r.body["seq"].as_u64().unwrap();
     let view = app
         .get(&format!("/api/cold/units/{}", codes[0]), &nurse)
         .await;
     assert_eq!(
         view.body["usable"], false,
-        "unsigned assessment: still blocked"
+        "assessed, deviation not closed: still blocked"
     );
-    sign(&app, &qa, "qa-ito", seq, "Approved").await;
+    assert!(
+        view.body["blocked"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("deviation assessed"),
+        "{:?}",
+        view.body
+    );
+    // Closing is the e-signature: without the password nothing is signed or closed.
+    let close = format!("/api/excursions/{excursion}/close");
+    let r = app.post(&close, json!({}), &qa).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["error"]["field"], "password");
+    app.post("/api/auth/esig-policy", json!({}), &qa).await;
+    let r = app
+        .post(
+            &close,
+            json!({"password": "wrong", "user_id": "qa-ito"}),
+            &qa,
+        )
+        .await;
+    assert_ne!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(app.count("excursion.deviation_closed"), 0);
+    let r = app
+        .post(
+            &close,
+            json!({"password": PASSWORD, "user_id": "qa-ito"}),
+            &qa,
+        )
+        .await;
+    ok(&r);
     let view = app
         .get(&format!("/api/cold/units/{}", codes[0]), &nurse)
         .await;
     assert_eq!(view.body["usable"], true, "{:?}", view.body);
     let r = app.get("/api/excursions?site=cpc", &qa).await;
     assert_eq!(r.body["excursions"][0]["assessment"]["decision"], "accept");
+    assert_eq!(r.body["excursions"][0]["deviation"]["state"], "closed");
+    assert_eq!(
+        r.body["excursions"][0]["deviation"]["closed"]["decision"],
+        "accept"
+    );
+    // Closed is closed.
+    let r = app.post(&close, json!({}), &qa).await;
+    assert_eq!(r.body["error"]["code"], "deviation_state", "{:?}", r.body);
     // A second logger file is refused: the first is the record.
     let r = app.post("/api/shipments/shp-1/logger", json!({"format": "generic", "csv": "timestamp,temperature_c\n2026-01-01 00:00:00,-180\n"}), &nurse).await;
     assert_ne!(r.status, StatusCode::OK);
@@ -547,6 +632,132 @@ async fn bad_logger_files_get_clear_errors() {
         .await;
     ok(&r);
     assert_eq!(r.body["excursions"][0]["kind"], "data_gap", "{:?}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_logger_watchdog_flags_silent_shipments_and_a_late_end_of_data_is_a_gap() {
+    let app = TestApp::new();
+    add_trained_people(&app);
+    shipper_and_logger(&app).await;
+    let op = app.login("op-tanaka").await;
+    let codes = units(&app, &op, &[100.0]).await;
+    release(&app, "b-300", &codes).await;
+    let courier = app.login("courier-abe").await;
+    let pack = json!({"site": "cpc", "shipment": "shp-3", "to_site": "hosp", "units": [codes[0]],
+        "shipper": "ds-01", "logger": "LG-0001", "transit_hours": 12.0, "gap_minutes_max": 15});
+    ok(&app.post("/api/shipments", pack, &courier).await);
+    let watchdog = |q: &str| format!("/api/cold/logger-watchdog?site={q}");
+    let r = app.get(&watchdog("cpc"), &courier).await;
+    ok(&r);
+    assert_eq!(r.body["shipments"], json!([]), "packed only: {:?}", r.body);
+    ok(&app
+        .post("/api/shipments/shp-3/dispatch", json!({}), &courier)
+        .await);
+    let start = app.state.clock.now();
+    let minutes = |m: u64| app.clock.advance_us(m * 60_000_000);
+    minutes(10);
+    let r = app.get(&watchdog("cpc"), &courier).await;
+    assert_eq!(r.body["shipments"], json!([]), "{:?}", r.body);
+    minutes(10);
+    let r = app.get(&watchdog("cpc"), &courier).await;
+    assert_eq!(r.body["silence_minutes"], 15);
+    assert_eq!(r.body["shipments"][0]["shipment"], "shp-3", "{:?}", r.body);
+    assert_eq!(r.body["shipments"][0]["reason"], "no_data_since_dispatch");
+    assert_eq!(r.body["shipments"][0]["silent_minutes"], 20.0);
+    // The destination sees it too; another site does not, nor may an outsider ask.
+    let nurse = app.login("ns-kato").await;
+    let r = app.get(&watchdog("hosp"), &nurse).await;
+    assert_eq!(
+        r.body["shipments"].as_array().unwrap().len(),
+        1,
+        "{:?}",
+        r.body
+    );
+    let r = app.get(&watchdog("cpc"), &nurse).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    let r = app
+        .get(&format!("{}&silence_minutes=0", watchdog("cpc")), &courier)
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    let r = app
+        .get(&format!("{}&silence_minutes=30", watchdog("cpc")), &courier)
+        .await;
+    assert_eq!(r.body["shipments"], json!([]));
+    // A connected logger reports the first 3 hours at 5-minute intervals. (Sessions end
+    // after 15 idle minutes: sign in again after each jump of the clock.)
+    minutes(160);
+    let courier = app.login("courier-abe").await;
+    let at = |min: i64| start.plus_us(min * 60_000_000).to_string();
+    let csv: String = std::iter::once("timestamp,temperature_c\n".to_string())
+        .chain((0..=36).map(|i| format!("{},-185\n", at(i * 5))))
+        .collect();
+    let r = app
+        .post(
+            "/api/shipments/shp-3/logger",
+            json!({"format": "generic", "csv": csv}),
+            &courier,
+        )
+        .await;
+    ok(&r);
+    assert_eq!(r.body["excursions"], json!([]), "{:?}", r.body);
+    let r = app.get(&watchdog("cpc"), &courier).await;
+    assert_eq!(r.body["shipments"], json!([]), "{:?}", r.body);
+    // Then nothing: after 15 minutes the data has ended.
+    minutes(20);
+    let courier = app.login("courier-abe").await;
+    let r = app.get(&watchdog("cpc"), &courier).await;
+    assert_eq!(
+        r.body["shipments"][0]["reason"], "data_ended",
+        "{:?}",
+        r.body
+    );
+    assert_eq!(r.body["shipments"][0]["known_until"], json!(at(180)));
+    // Received 12 h after dispatch: the 9 hours without data are a gap finding that
+    // blocks the unit until QA closes its deviation.
+    app.clock.advance_us(9 * 3_600_000_000 - 20 * 60_000_000);
+    let (courier, nurse) = (app.login("courier-abe").await, app.login("ns-kato").await);
+    let r = app
+        .post("/api/shipments/shp-3/receive", json!({"site": "hosp", "scanned_units": [label(&codes[0])],
+               "condition": {"acceptable": true, "temperature_c": -170.0, "note": ""}, "location": "pharmacy"}), &nurse)
+        .await;
+    ok(&r);
+    assert_eq!(
+        r.body["blocked"][0]["reason"], "excursion_unassessed",
+        "{:?}",
+        r.body
+    );
+    let r = app.get("/api/shipments/shp-3", &nurse).await;
+    ok(&r);
+    assert_eq!(
+        r.body["excursions"][0]["episode"]["kind"], "data_gap",
+        "{:?}",
+        r.body
+    );
+    assert_eq!(r.body["excursions"][0]["episode"]["start"], json!(at(180)));
+    assert_eq!(r.body["excursions"][0]["deviation"]["state"], "open");
+    let excursion = r.body["excursions"][0]["excursion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app.get(&watchdog("cpc"), &courier).await;
+    assert_eq!(
+        r.body["shipments"],
+        json!([]),
+        "received with data: {:?}",
+        r.body
+    );
+    let qa = app.login("qa-ito").await;
+    work_deviation(
+        &app,
+        &qa,
+        &excursion,
+        "the shipper's own display log shows −180 °C throughout",
+    )
+    .await;
+    let r = app
+        .get(&format!("/api/cold/units/{}", codes[0]), &nurse)
+        .await;
+    assert_eq!(r.body["usable"], true, "{:?}", r.body);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,21 +1,21 @@
 //! The QC and release read model ([`QcModel`]), rebuilt from the ledger: batches registered
 //! for QC, samples, results (never overwritten), OOS investigations, release-at-risk
 //! requests with the physician's acknowledgement, release decisions with their "Released"
-//! signature, alerts and notifications. It also folds the batch engine's records, so release
-//! readiness sees the batch record's deviations.
+//! signature, alerts and notifications. The batch record and the cold chain are not folded
+//! here: release readiness asks their own read models (`BatchModel::release_blockers`,
+//! `ColdModel::excursion_facts`) and takes their answers as inputs
+//! ([`QcModel::readiness`]).
 
 use crate::accounts::SignedPayload;
 use crate::projection::Projection;
-use cellops_cold::{AssessmentDecision, ColdEvent, ColdState};
 use cellops_domain::Timestamp;
 use cellops_ledger::Record;
-use cellops_process::engine::{self, BatchEvent, BatchState};
 use cellops_qc::coa::{Certificate, CertificateHeader, CertificateRelease};
 use cellops_qc::results::investigation_id;
 use cellops_qc::{
-    AtRiskRequest, BatchResults, ExcursionAssessment, ExcursionFact, Investigation,
-    InvestigationState, LabelFacts, MeasuredValue, ProcessFacts, QcError, Readiness, ReleaseInputs,
-    ReleaseKind, ReleaseStatus, ResultRecord, SpecCatalog, Verdict, release_readiness,
+    AtRiskRequest, BatchResults, ExcursionFact, Investigation, InvestigationState, LabelFacts,
+    MeasuredValue, ProcessFacts, QcError, Readiness, ReleaseInputs, ReleaseKind, ReleaseStatus,
+    ResultRecord, SpecCatalog, Verdict, release_readiness,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -241,17 +241,6 @@ pub struct QcModel {
     investigation_batch: BTreeMap<String, String>,
     signable: BTreeMap<u64, Signable>,
     unit_batch: BTreeMap<String, String>,
-    /// Batch engine state per ledger stream, and the stream of each batch id.
-    process: BTreeMap<String, BatchState>,
-    process_stream: BTreeMap<String, String>,
-    /// The cold chain's state (excursions and their signed assessments).
-    cold: ColdState,
-}
-
-/// Whether a record is one of the batch engine's (its payload is a `BatchEvent`). The batch
-/// module names its ledger types `batch.<engine type>`.
-pub fn is_batch_engine_event(event_type: &str) -> bool {
-    event_type.starts_with("batch.")
 }
 
 impl QcModel {
@@ -263,9 +252,6 @@ impl QcModel {
             investigation_batch: BTreeMap::new(),
             signable: BTreeMap::new(),
             unit_batch: BTreeMap::new(),
-            process: BTreeMap::new(),
-            process_stream: BTreeMap::new(),
-            cold: ColdState::default(),
         }
     }
 
@@ -301,67 +287,29 @@ impl QcModel {
         self.unit_batch.get(unit).map(String::as_str)
     }
 
-    /// The batch engine's view of the batch's record: its release blockers, or
-    /// `NotRecorded` when no batch record names this batch.
-    pub fn process_facts(&self, batch: &str) -> ProcessFacts {
-        match self
-            .process_stream
-            .get(batch)
-            .and_then(|s| self.process.get(s))
-        {
-            None => ProcessFacts::NotRecorded,
-            Some(state) => ProcessFacts::Recorded(engine::release_blockers(state)),
-        }
-    }
-
-    /// Temperature excursions the batch's product units went through, with QA's signed
-    /// assessment (an assessment counts once e-signed, as in the cold chain).
-    pub fn excursion_facts(&self, batch: &str) -> Vec<ExcursionFact> {
-        let Some(b) = self.batches.get(batch) else {
-            return Vec::new();
-        };
-        let mut facts = Vec::new();
-        for unit in &b.units {
-            let Ok(code) = cellops_custody::UnitCode::parse(unit) else {
-                continue;
-            };
-            for (id, e) in self.cold.excursions_of(&code) {
-                let summary = match e.episode.temperature_c_max {
-                    Some(t) => format!("up to {t} °C for {:.0} min", e.episode.duration_minutes()),
-                    None => format!("no data for {:.0} min", e.episode.duration_minutes()),
-                };
-                facts.push(ExcursionFact {
-                    id: id.as_str().to_string(),
-                    unit: unit.clone(),
-                    summary,
-                    assessment: match e.signed_decision() {
-                        None => ExcursionAssessment::NotAssessed,
-                        Some(AssessmentDecision::Accept) => ExcursionAssessment::Acceptable,
-                        Some(AssessmentDecision::Reject) => ExcursionAssessment::Unacceptable,
-                    },
-                });
-            }
-        }
-        facts
-    }
-
-    /// Release readiness of `batch` from everything this model knows (results and
-    /// investigations, the batch record, excursions) and the label reconciliation `labels`
-    /// (from the labels read model). `None` when the batch is not registered for QC.
-    pub fn readiness(&self, batch: &str, labels: LabelFacts) -> Option<Result<Readiness, QcError>> {
+    /// Release readiness of `batch` from its results and investigations (this model), the
+    /// batch record's blockers `process` (from `BatchModel::release_blockers`), the
+    /// excursions its units went through (from `ColdModel::excursion_facts`) and the label
+    /// reconciliation `labels` (from the labels read model). `None` when the batch is not
+    /// registered for QC.
+    pub fn readiness(
+        &self,
+        batch: &str,
+        labels: LabelFacts,
+        process: &ProcessFacts,
+        excursions: &[ExcursionFact],
+    ) -> Option<Result<Readiness, QcError>> {
         let b = self.batches.get(batch)?;
         let spec = match self.specs.get(&b.product, &b.spec_version) {
             Ok(spec) => spec,
             Err(e) => return Some(Err(e)),
         };
-        let process = self.process_facts(batch);
-        let excursions = self.excursion_facts(batch);
         Some(Ok(release_readiness(&ReleaseInputs {
             spec,
             results: &b.results,
-            process: &process,
+            process,
             labels,
-            excursions: &excursions,
+            excursions,
         })))
     }
 
@@ -682,13 +630,6 @@ impl QcModel {
             signed_at: sig.signed_at,
             meaning: sig.meaning.clone(),
         };
-        if sig.meaning == "Approved"
-            && let Ok(signer) = cellops_domain::UserId::parse(&sig.signer)
-        {
-            // An excursion assessment takes effect once QA e-signs it (cold chain rule).
-            self.cold
-                .sign_assessment(p.signs_seq, signer, sig.signed_at);
-        }
         match self.signable.get(&p.signs_seq).cloned() {
             Some(Signable::Decision { batch, hash })
                 if hash == p.signs_hash && sig.meaning == "Released" =>
@@ -720,38 +661,16 @@ impl QcModel {
             _ => {}
         }
     }
-
-    fn apply_batch_engine(&mut self, r: &Record) {
-        let Ok(event) = BatchEvent::from_json(&r.payload_json()) else {
-            return;
-        };
-        if let BatchEvent::BatchStarted { batch, .. } = &event {
-            self.process_stream
-                .insert(batch.as_str().to_string(), r.stream.clone());
-        }
-        let state = self.process.remove(&r.stream).unwrap_or_default();
-        self.process
-            .insert(r.stream.clone(), engine::apply(state, &event));
-    }
 }
 
 impl Projection for QcModel {
     fn apply(&mut self, record: &Record) {
         if record.event_type == "esig.signed" {
             self.apply_signature(record);
-        } else if record.event_type.starts_with("qc.") {
-            if let Err(e) = self.apply_qc(record) {
-                tracing::error!(seq = record.seq, error = %e, "unreadable QC record");
-            }
-        } else if is_batch_engine_event(&record.event_type) {
-            self.apply_batch_engine(record);
-        } else if ColdEvent::is_cold_type(&record.event_type) {
-            match ColdEvent::from_json(&record.payload) {
-                Ok(event) => self.cold.apply(&event, record.seq),
-                Err(e) => {
-                    tracing::error!(seq = record.seq, error = %e, "unreadable cold-chain record")
-                }
-            }
+        } else if record.event_type.starts_with("qc.")
+            && let Err(e) = self.apply_qc(record)
+        {
+            tracing::error!(seq = record.seq, error = %e, "unreadable QC record");
         }
     }
 }
