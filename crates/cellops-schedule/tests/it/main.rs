@@ -5,4 +5,5 @@ mod common;
 mod instances;
 mod optimise;
 mod replan;
+mod staffing;
 mod validation;

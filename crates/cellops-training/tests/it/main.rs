@@ -152,6 +152,49 @@ fn status_follows_grants_expiry_suspension_and_reinstatement_in_time() {
 }
 
 #[test]
+fn held_throughout_a_period_needs_the_qualification_at_every_instant_of_it() {
+    let mut w = World::new();
+    let at = t0().plus_us(DAY_US);
+    w.pass_course("op", "basic-gmp-documentation", at);
+    w.pass_course("op", "basic-aseptic-technique", at);
+    let (op, q) = (user("op"), "cpc-aseptic-processing");
+    let day = |d: i64| at.plus_us(d * DAY_US);
+    assert_eq!(
+        report::held_throughout(&w.state, &op, q, day(1), day(20)),
+        Ok(())
+    );
+    // Ends after the expiry (365 days): not held at the expiry instant.
+    let (when, status) = report::held_throughout(&w.state, &op, q, day(360), day(370)).unwrap_err();
+    assert_eq!(when, day(365));
+    assert!(
+        matches!(status, QualificationStatus::Expired { .. }),
+        "{status:?}"
+    );
+    // Starts before the grant.
+    let (when, _) = report::held_throughout(&w.state, &op, q, t0(), day(5)).unwrap_err();
+    assert_eq!(when, t0());
+    // Suspended on day 30 and reinstated on day 32: held at both ends of days 20..40, but
+    // not throughout.
+    let e =
+        decide::decide_suspend(&w.state, &op, q, "gowning", &site(), &user("qa"), day(30)).unwrap();
+    w.apply(vec![e]);
+    let e = decide::decide_reinstate(&w.state, &op, q, "retrained", &site(), &user("qa"), day(32))
+        .unwrap();
+    w.apply(vec![e]);
+    assert!(is_qualified(&w.state, &op, q, day(20)) && is_qualified(&w.state, &op, q, day(40)));
+    let (when, status) = report::held_throughout(&w.state, &op, q, day(20), day(40)).unwrap_err();
+    assert_eq!(when, day(30));
+    assert!(
+        matches!(status, QualificationStatus::Suspended { .. }),
+        "{status:?}"
+    );
+    assert_eq!(
+        report::held_throughout(&w.state, &op, q, day(33), day(40)),
+        Ok(())
+    );
+}
+
+#[test]
 fn status_of_no_changes_is_never_granted() {
     assert_eq!(status_of(&[], t0()), QualificationStatus::NeverGranted);
 }
