@@ -5,14 +5,22 @@
 //! `f64` temperatures, collected into a vector of (µs, °C); no trimming, no validation, no
 //! unit handling, no order or duplicate checks, no excursions.
 //!
-//! The release-readiness figure of the same issue belongs to QC and is added here by it.
+//! Also, without a goal: `logger_upload_records_43200_samples`, what the upload endpoint
+//! builds before it appends (import, decision with excursions and deviations, each record's
+//! JSON payload), to keep the cost of recording every sample in view.
+//!
+//! The release-readiness figure of the same issue belongs to QC (`cellops bench release`).
 
 use std::time::{Duration, Instant};
 
-use cellops_cold::{ExcursionLimits, GenericCsv, LoggerFormat, detect_excursions, import_csv};
-use cellops_domain::Timestamp;
+use cellops_cold::{
+    ColdState, ExcursionLimits, GenericCsv, LoggerFormat, LoggerId, PackShipment, ShipmentId,
+    ShipperId, decide_charge_shipper, decide_dispatch, decide_logger_upload, decide_pack,
+    decide_qualify_shipper, decide_register_logger, detect_excursions, import_csv,
+};
+use cellops_domain::{SiteId, Timestamp, UserId};
 
-use crate::bench::{BenchResult, median};
+use crate::bench::{BenchResult, median, median_run};
 
 /// Samples in the full trace: 30 days at 1 minute.
 const SAMPLES: usize = 30 * 24 * 60;
@@ -91,6 +99,78 @@ fn bare_parse(csv: &str) -> Vec<(i64, f64)> {
     samples
 }
 
+/// A cold-chain state with one dispatched shipment `bench` whose 1-minute logger covers the
+/// trace (what a logger upload is decided on).
+fn dispatched_shipment() -> anyhow::Result<ColdState> {
+    let mut state = ColdState::default();
+    let at = Timestamp::from_unix_us(START_US)?;
+    let day = |d: i64| at.plus_us(d * 86_400_000_000);
+    let (site, by) = (SiteId::parse("cpc")?, UserId::parse("bench")?);
+    let shipper = ShipperId::parse("ds-bench")?;
+    let logger = LoggerId::parse("lg-bench")?;
+    let mut seq = 0;
+    let mut apply = |state: &mut ColdState, e: cellops_cold::ColdEvent| {
+        seq += 1;
+        state.apply(&e, seq);
+    };
+    let e = decide_qualify_shipper(
+        &shipper,
+        "CX100",
+        "QR-1",
+        day(365),
+        744.0,
+        &site,
+        &by,
+        day(-1),
+    )?;
+    apply(&mut state, e);
+    let e = decide_charge_shipper(&state, &shipper, &by, day(-1))?;
+    apply(&mut state, e);
+    let e = decide_register_logger(&logger, "CAL-1", day(365), 60, &by, day(-1))?;
+    apply(&mut state, e);
+    let e = decide_pack(
+        &state,
+        &PackShipment {
+            shipment: ShipmentId::parse("bench")?,
+            units: vec![cellops_custody::UnitCode::parse("A999926000001-S1234100")?],
+            shipper,
+            logger,
+            from_site: site.clone(),
+            to_site: site,
+            transit_hours: 24.0 * 28.0,
+            margin_hours: 24.0,
+            limits: ExcursionLimits::CRYO_DEFAULT,
+            by: by.clone(),
+            at,
+        },
+    )?;
+    apply(&mut state, e);
+    let e = decide_dispatch(&state, &ShipmentId::parse("bench")?, &by, at)?;
+    apply(&mut state, e);
+    Ok(state)
+}
+
+/// What the upload endpoint builds before it appends: the import, the decision (excursions
+/// and deviations) and each record's JSON payload.
+fn upload_records(state: &ColdState, csv: &str) -> usize {
+    let trace = import_csv(csv, &LoggerFormat::Generic(GenericCsv::default()))
+        .expect("the generated trace is valid");
+    let events = decide_logger_upload(
+        state,
+        &ShipmentId::parse("bench").expect("valid id"),
+        &trace,
+        "sha",
+        "generic",
+        &UserId::parse("bench").expect("valid id"),
+        Timestamp::from_unix_us(START_US + 31 * 86_400_000_000).expect("a valid instant"),
+    )
+    .expect("the upload is accepted");
+    events
+        .iter()
+        .map(|e| e.to_json_value().to_string().len())
+        .sum()
+}
+
 /// Times the import and the bare parse alternately after one warm-up each, until at least
 /// `runs_min` pairs and `duration_min` have passed; the median of each.
 fn interleaved_medians(runs_min: usize, duration_min: Duration, csv: &str) -> (Duration, Duration) {
@@ -129,6 +209,10 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<BenchResult>> {
     // Interleaved (one import, one bare parse, repeated), so that both sides see the same
     // load on a shared machine; medians of each.
     let (import, bare) = interleaved_medians(runs, duration, &csv);
+    let state = dispatched_shipment()?;
+    let upload = median_run(runs, duration, || {
+        std::hint::black_box(upload_records(&state, std::hint::black_box(&csv)));
+    });
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     Ok(vec![
         BenchResult::absolute(
@@ -146,6 +230,13 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<BenchResult>> {
             ms(bare),
             false,
             BARE_PARSE_RATIO_GOAL,
+        ),
+        BenchResult::absolute(
+            &format!("logger_upload_records_{samples}_samples"),
+            "ms",
+            ms(upload),
+            false,
+            None,
         ),
     ])
 }
