@@ -16,11 +16,13 @@
 mod admin;
 mod assets;
 mod audit;
+mod batch;
 pub mod csrf;
 mod home;
 pub mod i18n;
 mod labels;
 mod login;
+mod orders;
 mod qc;
 mod recall;
 mod release;
@@ -60,6 +62,12 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         .route("/ui/home", get(home::page::<B>))
         .route("/ui/scan", get(scan::page::<B>).post(scan::submit::<B>))
         .route("/ui/trace", get(trace::page::<B>))
+        .route("/ui/orders", get(orders::page::<B>))
+        .route("/ui/batch", get(batch::page::<B>))
+        .route("/ui/batch/confirm", post(batch::confirm::<B>))
+        .route("/ui/orders/thaw", post(orders::thaw::<B>))
+        .route("/ui/orders/bedside", post(orders::bedside::<B>))
+        .route("/ui/orders/infusion", post(orders::infusion::<B>))
         .route("/ui/audit", get(audit::page::<B>))
         .route("/ui/labels", get(labels::page::<B>))
         .route("/ui/labels/print", post(labels::print::<B>))
@@ -114,7 +122,7 @@ fn templates() -> &'static Environment<'static> {
     ENV.get_or_init(|| {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        let list: [(&str, &str); 15] = [
+        let list: [(&str, &str); 17] = [
             ("base.html", include_str!("templates/base.html")),
             ("login.html", include_str!("templates/login.html")),
             ("password.html", include_str!("templates/password.html")),
@@ -129,6 +137,8 @@ fn templates() -> &'static Environment<'static> {
             ("recall.html", include_str!("templates/recall.html")),
             ("release.html", include_str!("templates/release.html")),
             ("qc.html", include_str!("templates/qc.html")),
+            ("orders.html", include_str!("templates/orders.html")),
+            ("batch.html", include_str!("templates/batch.html")),
             ("macros.html", include_str!("templates/macros.html")),
         ];
         for (name, source) in list {
@@ -212,6 +222,17 @@ struct NavItem {
     visible: fn(&Ui) -> bool,
 }
 
+/// Who sees the batch view in the navigation (anyone with a role at the batch's site may
+/// open it by link, as the batch API allows).
+const BATCH_SCREEN_ROLES: [Role; 6] = [
+    Role::Operator,
+    Role::QcAnalyst,
+    Role::QaReviewer,
+    Role::QaReleaser,
+    Role::Auditor,
+    Role::Trainer,
+];
+
 const NAV: &[NavItem] = &[
     NavItem {
         href: "/ui/home",
@@ -222,6 +243,16 @@ const NAV: &[NavItem] = &[
         href: "/ui/scan",
         key: "nav_scan",
         visible: |ui| ui.has_any(&Role::WRITERS),
+    },
+    NavItem {
+        href: "/ui/orders",
+        key: "nav_orders",
+        visible: |ui| ui.site.is_some(),
+    },
+    NavItem {
+        href: "/ui/batch",
+        key: "nav_batch",
+        visible: |ui| ui.has_any(&BATCH_SCREEN_ROLES),
     },
     NavItem {
         href: "/ui/trace",
@@ -486,6 +517,84 @@ mod tests {
             json!({"matrix": {"qualifications": ["q"], "at": "a", "rows": [{"user": "u", "name": "n",
                    "cells": [{"status": "expiring", "label": "l", "expires": "e"}, {"status": "none", "label": "l", "expires": null}]}]},
                    "expiring": [{"name": "n", "qualification": "q", "expires": "e", "days_left": 3}]}),
+        );
+        rendered(
+            "orders.html",
+            json!({"order_id": "", "order": null, "key": "k", "bedside": null, "default_location": "h/ward",
+                   "orders_count": "1",
+                   "orders": [{"id": "O-1", "subject": "S-1", "product": "p", "site": "h", "stage": "signed",
+                               "stage_label": "s", "next": "n", "infusion": null}]}),
+        );
+        let timeline = json!([{"seq": 3, "at": "t", "what": "w", "code": "released", "by": "qa",
+            "manual": false, "refusal": false, "detail": null, "facts": [{"name": "n", "value": "v"}],
+            "source": {"module": "release", "label": "l", "event_type": "esig.signed",
+                       "site": "cpc", "linked": false}}]);
+        let mut order = json!({"id": "O-1", "subject": "S-1", "site": "h", "manufacturer": "cpc",
+            "product": "p", "dose": "1 cells", "physician": "dr", "window_earliest": "a",
+            "window_latest": "b", "stage": "thawed", "stage_label": "s", "next": "n"});
+        for (k, v) in [
+            ("batch", json!("b-1")),
+            ("batch_linked", json!(true)),
+            ("product_unit", json!("U")),
+            ("collected_units", json!([])),
+            ("released_at_risk", json!(true)),
+            ("failed_batches", json!(0)),
+            ("infused_at", Value::Null),
+            ("may_thaw", json!(true)),
+            ("may_verify", json!(true)),
+            ("may_infuse", json!(true)),
+            (
+                "predicted",
+                json!([{"step": "s", "code": "infusion", "at": "t", "basis": "b"}]),
+            ),
+            ("timeline", timeline),
+        ] {
+            order[k] = v;
+        }
+        let html = rendered(
+            "orders.html",
+            json!({"order_id": "O-1", "orders": null, "key": "k", "default_location": "h/ward",
+                   "bedside": {"kind": "stop", "headline": "STOP", "reason": "r", "code": "wrong_patient", "detail": "<i>d</i>"},
+                   "bedside_form": {"location": "h/ward/1"}, "order": order}),
+        );
+        assert!(html.contains("&lt;i&gt;d&lt;"), "{html}");
+        rendered("batch.html", json!({"batch": "", "view": null, "key": "k"}));
+        let mut view = json!({"batch": "b-1", "product": "p", "recipe_version": "1", "site": "cpc",
+            "starting_unit": "U", "status": "Running", "status_label": "s", "started_at": "t",
+            "batch_time": "t", "due_step": "x", "predicted_harvest_at": null, "dose_day": "7.5"});
+        for (k, v) in [
+            ("p_dose", json!("90 %")),
+            ("harvest_decision", json!({"day": "8.0", "label": "l"})),
+            ("target", json!({"parameter": "p", "value": "1"})),
+            ("progress", json!("1 / 2")),
+            ("growth_svg", json!("<svg></svg>")),
+            ("metabolites_svg", json!("<svg></svg>")),
+            ("alarms", json!([{"code": "c", "label": "l", "at": "t"}])),
+            ("harvested_units", json!([])),
+            (
+                "deviations",
+                json!([{"id": "d-1", "state": "Open", "state_label": "o", "source": "s",
+                                  "step": null, "hold": true, "blocks_release": true, "opened_at": "t"}]),
+            ),
+            (
+                "phases",
+                json!([{"id": "p", "name": "<b>P</b>", "steps": [{"id": "s", "name": "n", "state": "done",
+                "state_label": "d", "kind": "k", "times": "2", "at": "t", "by": "op"}]}]),
+            ),
+            (
+                "operator_step",
+                json!({"id": "s", "name": "n", "instruction": "i", "esignature": "Performed"}),
+            ),
+        ] {
+            view[k] = v;
+        }
+        let html = rendered(
+            "batch.html",
+            json!({"batch": "b-1", "key": "k", "view": view}),
+        );
+        assert!(
+            html.contains("&lt;b&gt;P"),
+            "recipe texts are escaped: {html}"
         );
         let refused = csrf_guard(Lang::En, &HeaderMap::new(), "x").unwrap();
         assert_eq!(refused.status(), StatusCode::FORBIDDEN);

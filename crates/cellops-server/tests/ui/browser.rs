@@ -1,6 +1,9 @@
-//! The harness: a server on a loopback port and a chromedriver-driven headless Chromium.
+//! The harness: a router on a loopback port and a chromedriver-driven headless Chromium.
+//!
+//! Shared by the UI tests of `cellops-server` and the browser walk-through of `cellops-demo`
+//! (included there by path): it needs only `crate::password_for(user)`, the password the
+//! test's users sign in with.
 
-use crate::support::{PASSWORD, TestApp};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use std::net::{SocketAddr, TcpStream};
@@ -20,24 +23,14 @@ const PAGE_LOAD_POLLS_MAX: u32 = 600;
 pub const KEY_ENTER: &str = "\u{e007}";
 pub const KEY_TAB: &str = "\u{e004}";
 
-/// The test app served over HTTP on 127.0.0.1 (the browser needs a real socket).
-pub struct Served {
-    pub app: TestApp,
-    pub base: String,
-}
-
-pub async fn serve() -> Served {
-    let app = TestApp::new();
+/// Serves `router` on a loopback port (the browser needs a real socket); returns its base URL.
+pub async fn listen(router: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = cellops_server::app(app.state.clone());
     tokio::spawn(async move {
         axum::serve(listener, router).await.unwrap();
     });
-    Served {
-        app,
-        base: format!("http://{addr}"),
-    }
+    format!("http://{addr}")
 }
 
 /// A chromedriver process with one headless Chromium session; both end on drop.
@@ -216,7 +209,7 @@ impl Browser {
 
     /// Signs in through the login form.
     pub async fn login(&self, user: &str) {
-        self.login_with(user, PASSWORD).await;
+        self.login_with(user, &crate::password_for(user)).await;
     }
 
     pub async fn login_with(&self, user: &str, password: &str) {

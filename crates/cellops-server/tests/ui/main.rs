@@ -10,3 +10,22 @@ mod support;
 
 mod browser;
 mod screens;
+
+use support::{PASSWORD, TestApp};
+
+/// The password every test user signs in with.
+pub fn password_for(_user: &str) -> String {
+    PASSWORD.to_string()
+}
+
+/// The test app served over HTTP on 127.0.0.1.
+pub struct Served {
+    pub app: TestApp,
+    pub base: String,
+}
+
+pub async fn serve() -> Served {
+    let app = TestApp::new();
+    let base = browser::listen(cellops_server::app(app.state.clone())).await;
+    Served { app, base }
+}

@@ -1,7 +1,8 @@
 //! The screens, driven in headless Chromium.
 
-use crate::browser::{Browser, KEY_ENTER, KEY_TAB, Served, serve};
+use crate::browser::{Browser, KEY_ENTER, KEY_TAB};
 use crate::support::{PASSWORD, TestApp};
+use crate::{Served, serve};
 use axum::http::StatusCode;
 use rand::SeedableRng;
 use serde_json::{Value, json};

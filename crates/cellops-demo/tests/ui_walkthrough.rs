@@ -1,0 +1,361 @@
+//! The web UI in a real browser on a whole patient: the demo network walks an autologous
+//! PRIME CAR-T patient through the API (collection, batch, QC, release, shipment, receipt)
+//! to the bedside in a simulated clock; the same app is then served over HTTP and headless
+//! Chromium does the rest as the hospital's nurses would: the order timeline with each
+//! milestone's source module, the thaw signature, an identity mismatch at the bedside that
+//! must show STOP (and be recorded), the two-person verification, the infusion; the batch
+//! view of the order's batch; and the same screens in Japanese with no English fallback.
+//!
+//! Nothing is skipped: without `chromium` and `chromedriver` the test fails and says how to
+//! install them. Screenshots go to `<target>/screenshots/`.
+
+#[allow(dead_code)]
+#[path = "../../cellops-server/tests/ui/browser.rs"]
+mod browser;
+
+use browser::Browser;
+use cellops_demo::bank::Bank;
+use cellops_demo::flow::{Patient, Product, Scenario, scan_text};
+use cellops_demo::network::{CPC, HOSPITALS, Network, OPERATOR, demo_epoch};
+use cellops_ledger::Backend;
+use cellops_ledger::sqlite::Sqlite;
+use serde_json::json;
+
+/// The demo people's passwords (the browser harness signs in with these).
+pub fn password_for(user: &str) -> String {
+    cellops_server::provision::demo_password(user)
+}
+
+fn count(net: &Network<Sqlite>, event_type: &str) -> usize {
+    let records =
+        tokio::task::block_in_place(|| net.state().ledger.read(|b| b.records(1, 1_000_000)))
+            .unwrap();
+    records
+        .iter()
+        .filter(|r| r.event_type == event_type)
+        .count()
+}
+
+/// Advances `p` until the step due next is `step`, then the clock to when it is due.
+async fn walk_to(net: &mut Network<Sqlite>, bank: &mut Bank, p: &mut Patient, step: &str) {
+    while p.next_step() != step {
+        assert!(!p.done(), "never reached {step}");
+        net.advance_to(p.due);
+        if let Err(e) = p.advance(net, bank).await {
+            panic!("{e:#}");
+        }
+    }
+    net.advance_to(p.due);
+}
+
+/// Texts of the English file that must not appear on a Japanese page (as in the server's
+/// UI tests): phrases and capitalised words that differ from the Japanese file.
+fn english_only_texts() -> Vec<String> {
+    let en: std::collections::BTreeMap<String, String> =
+        toml::from_str(include_str!("../../cellops-server/src/ui/locales/en.toml")).unwrap();
+    let ja: std::collections::BTreeMap<String, String> =
+        toml::from_str(include_str!("../../cellops-server/src/ui/locales/ja.toml")).unwrap();
+    en.iter()
+        .filter(|(k, v)| ja.get(*k) != Some(v))
+        .filter(|(_, v)| v.chars().filter(|c| c.is_ascii_alphabetic()).count() >= 4)
+        .filter(|(_, v)| v.contains(' ') || v.starts_with(|c: char| c.is_ascii_uppercase()))
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+/// Checks the page for English UI texts. The approved recipe's own phase and step names
+/// (`.recipe-text`) are the controlled document's words, English in the shipped recipes,
+/// and are left out.
+async fn assert_no_english(b: &Browser, path: &str, english: &[String]) {
+    let main = b
+        .js(
+            "const m = document.querySelector('main').cloneNode(true);
+             m.querySelectorAll('.recipe-text').forEach(e => e.remove());
+             return m.textContent;",
+            vec![],
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_string();
+    let header = b.text("header").await;
+    for text in english {
+        assert!(
+            !main.contains(text.as_str()) && !header.contains(text.as_str()),
+            "{path} shows the English text {text:?} in the Japanese UI:\n{main}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_autologous_order_walks_to_infusion_in_the_browser_and_a_wrong_wristband_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("walk.db").display());
+    let mut net = Network::<Sqlite>::open(&url, demo_epoch(), 11)
+        .await
+        .unwrap();
+    let mut bank = Bank::default();
+    // Qualifications that lapse within the weeks this test runs are renewed first.
+    cellops_demo::training::requalify_expiring(&mut net, 60)
+        .await
+        .unwrap();
+    let kyoto = HOSPITALS[0];
+    let [nurse, second] = kyoto.nurses;
+    let mut p = Patient::new(Product::PrimeCarT, kyoto, Scenario::default(), net.now());
+    walk_to(&mut net, &mut bank, &mut p, "infuse").await;
+    let order = p.order.clone();
+    let unit_scan = scan_text(&p.product_unit);
+
+    let base = browser::listen(cellops_server::app(net.state().clone())).await;
+    let b = Browser::start(&base).await;
+    b.login(nurse).await;
+
+    // The hospital's orders list the patient's order, at the hospital, thaw next.
+    b.click_nav("nav a[href='/ui/orders']").await;
+    let row = format!("#orders-list tr[data-order='{order}']");
+    let listed = b.text(&row).await;
+    assert!(
+        listed.contains("At the hospital") && listed.contains(&p.subject),
+        "{listed}"
+    );
+    b.click_nav(&format!("{row} a")).await;
+    assert_eq!(
+        b.find("#order-stage")
+            .await
+            .attr("data-stage")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("received_at_hospital")
+    );
+    assert!(b.text("#order-next").await.contains("Thaw"));
+    // Milestones come from the modules' own records, each named with its source.
+    let sources = b
+        .js(
+            "return Array.from(document.querySelectorAll('#order-timeline tbody tr'))
+               .map(r => [r.dataset.what, r.dataset.source]);",
+            vec![],
+        )
+        .await;
+    let has = |what: &str, source: &str| {
+        sources
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == &json!([what, source]))
+    };
+    for (what, source) in [
+        ("order.placed", "order"),
+        ("order.collected", "order"),
+        ("manufacturing_started", "batch"),
+        ("harvested", "batch"),
+        ("released", "release"),
+        ("shipped_to_hospital", "shipment"),
+        ("received_at_hospital", "shipment"),
+    ] {
+        assert!(has(what, source), "{what} from {source}: {sources}");
+    }
+    let timeline = b.text("#order-timeline").await;
+    assert!(
+        timeline.contains("Released by QA") && timeline.contains("QC and release"),
+        "{timeline}"
+    );
+    // What is next, with a predicted date for the infusion.
+    assert!(
+        b.exists_now("#order-predicted tr[data-step='infusion']")
+            .await
+    );
+    b.screenshot("order-timeline").await;
+
+    // The thaw, signed by the nurse.
+    b.fill("#thaw-password", &password_for(nurse)).await;
+    b.click_nav("#thaw-submit").await;
+    assert!(b.text("#flash-notice").await.contains("thaw"));
+    b.find("#order-stage[data-stage='thawed']").await;
+
+    // Bedside: the second nurse scans another patient's wristband. STOP, recorded.
+    let mismatches = count(&net, "bedside.mismatch");
+    b.fill("#bs-first-wristband", &p.subject).await;
+    b.fill("#bs-first-unit", &unit_scan).await;
+    b.fill("#bs-second-user", second).await;
+    b.fill("#bs-second-password", &password_for(second)).await;
+    b.fill("#bs-second-wristband", "S-OTHERPATNT").await;
+    b.fill("#bs-second-unit", &unit_scan).await;
+    b.click_nav("#bedside-submit").await;
+    let outcome = b.find("#bedside-outcome").await;
+    assert_eq!(
+        outcome.attr("data-kind").await.unwrap().as_deref(),
+        Some("stop"),
+        "{}",
+        outcome.text().await.unwrap()
+    );
+    let text = outcome.text().await.unwrap();
+    assert!(
+        text.contains("STOP") && text.contains("not this order's patient"),
+        "{text}"
+    );
+    let colour = outcome.css_value("background-color").await.unwrap();
+    assert!(colour.contains("253, 226, 225"), "STOP is red: {colour}");
+    assert_eq!(count(&net, "bedside.mismatch"), mismatches + 1);
+    assert!(
+        !b.exists_now("#infusion-form").await,
+        "no infusion after a STOP"
+    );
+    b.find("#order-timeline tr.refusal[data-what='bedside.mismatch']")
+        .await;
+    b.screenshot("bedside-stop").await;
+
+    // Both checkers scan the right patient and bag: PASS, then the infusion.
+    b.fill("#bs-first-wristband", &p.subject).await;
+    b.fill("#bs-first-unit", &unit_scan).await;
+    b.fill("#bs-second-user", second).await;
+    b.fill("#bs-second-password", &password_for(second)).await;
+    b.fill("#bs-second-wristband", &p.subject).await;
+    b.fill("#bs-second-unit", &unit_scan).await;
+    b.click_nav("#bedside-submit").await;
+    b.find("#bedside-outcome[data-kind='pass']").await;
+    assert!(b.text("#bedside-outcome").await.contains("PASS"));
+    b.find("#order-stage[data-stage='verified']").await;
+    b.screenshot("bedside-pass").await;
+    b.fill("#inf-volume", "50").await;
+    b.fill("#inf-route", "intravenous").await;
+    b.click_nav("#infusion-submit").await;
+    b.find("#order-stage[data-stage='infused']").await;
+    assert!(b.text("#flash-notice").await.contains("infusion"));
+    assert_eq!(count(&net, "infusion.recorded"), 1);
+    let sources = b
+        .js(
+            "return Array.from(document.querySelectorAll('#order-timeline tbody tr'))
+               .map(r => r.dataset.what);",
+            vec![],
+        )
+        .await;
+    for what in ["thawed", "bedside.verified", "infusion.recorded"] {
+        assert!(
+            sources.as_array().unwrap().contains(&json!(what)),
+            "{what}: {sources}"
+        );
+    }
+    b.screenshot("order-infused").await;
+    let (overflow, sizes) = b.overflows_horizontally().await;
+    assert!(!overflow, "the order page is wider than 1024 px: {sizes}");
+    let unlabelled = b.unlabelled_inputs().await;
+    assert_eq!(unlabelled, json!([]), "inputs without a label");
+
+    // The same order in Japanese: Japanese texts only, dates in Japan time.
+    b.find("#lang-select option[value='ja']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.find("html[lang='ja'] #order-timeline").await;
+    let english = english_only_texts();
+    assert_no_english(&b, "/ui/orders", &english).await;
+    assert!(b.text("#order-stage").await.contains("投与済み"));
+    b.screenshot("order-timeline-ja").await;
+    b.goto("/ui/orders").await;
+    b.find("#orders-list").await;
+    assert_no_english(&b, "/ui/orders (list)", &english).await;
+
+    // The CPC's operator: the batch view of this order's batch, in Japanese first.
+    let batch = net
+        .get("order", OPERATOR, &format!("/api/orders/{order}"))
+        .await
+        .unwrap()["batch"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.click_nav("#logout").await;
+    b.login(OPERATOR).await;
+    b.goto(&format!("/ui/orders?order={order}")).await;
+    assert_eq!(b.text("#order-batch").await, batch);
+    b.click_nav("#order-batch").await;
+    b.find("html[lang='ja'] #batch-growth").await;
+    assert_no_english(&b, "/ui/batch", &english).await;
+    b.screenshot("batch-ja").await;
+    b.find("#lang-select option[value='en']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.find("html[lang='en'] #batch-growth").await;
+    assert_eq!(
+        b.find("#batch-status")
+            .await
+            .attr("data-status")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("Completed")
+    );
+    // The growth curve: telemetry, in-process counts, the twin's band and the dose line.
+    for part in [
+        "polyline.telemetry",
+        "circle.count",
+        "polygon.forecast-band",
+        "line.dose-line",
+    ] {
+        assert!(
+            b.exists_now(&format!("#growth-plot {part}")).await,
+            "{part} is missing from the growth plot"
+        );
+    }
+    assert!(b.exists_now("#metabolite-plot polyline.glucose_mm").await);
+    let states = b
+        .js(
+            "return Array.from(document.querySelectorAll('#batch-steps li.step')).map(l => l.dataset.state);",
+            vec![],
+        )
+        .await;
+    assert!(
+        states.as_array().unwrap().iter().all(|s| s == "done"),
+        "a completed batch has every step done: {states}"
+    );
+    b.screenshot("batch").await;
+    b.js(
+        "document.querySelector('#batch-growth').scrollIntoView();",
+        vec![],
+    )
+    .await;
+    b.screenshot("batch-growth").await;
+    let (overflow, sizes) = b.overflows_horizontally().await;
+    assert!(!overflow, "the batch page is wider than 1024 px: {sizes}");
+
+    // A new batch whose first operator step is in progress: confirmed in the browser with
+    // the operator's e-signature; a wrong password confirms nothing.
+    net.post(
+        "start a batch",
+        OPERATOR,
+        "/api/batches",
+        json!({"site": CPC, "product": "prime-car-t", "starting_unit": "A999026000099-S1000100",
+               "batch": "b-ui", "simulation": {"seed": 5, "sample_period_s": 3600}}),
+    )
+    .await
+    .unwrap();
+    net.post(
+        "start the receipt step",
+        OPERATOR,
+        "/api/batches/b-ui/steps/receive-apheresis/start",
+        json!({}),
+    )
+    .await
+    .unwrap();
+    b.goto("/ui/batch?batch=b-ui").await;
+    b.find("#batch-steps li[data-step='receive-apheresis'][data-state='active']")
+        .await;
+    let signatures = count(&net, "esig.signed");
+    b.fill("#c-password", "not the password").await;
+    b.click_nav("#confirm-submit").await;
+    b.find("#flash-error").await;
+    assert_eq!(count(&net, "esig.signed"), signatures);
+    b.find("#batch-steps li[data-step='receive-apheresis'][data-state='active']")
+        .await;
+    b.screenshot("batch-confirm").await;
+    b.fill("#c-password", &password_for(OPERATOR)).await;
+    b.click_nav("#confirm-submit").await;
+    assert!(b.text("#flash-notice").await.contains("confirmed"));
+    b.find("#batch-steps li[data-step='receive-apheresis'][data-state='done']")
+        .await;
+    assert_eq!(count(&net, "esig.signed"), signatures + 1);
+    net.verify_ledger().await.unwrap();
+}
