@@ -16,7 +16,7 @@ mod browser;
 use browser::Browser;
 use cellops_demo::bank::Bank;
 use cellops_demo::flow::{Patient, Product, Scenario, scan_text};
-use cellops_demo::network::{CPC, HOSPITALS, Network, OPERATOR, demo_epoch};
+use cellops_demo::network::{CPC, DEWAR, HOSPITALS, Network, OPERATOR, PRODUCT_CODE, demo_epoch};
 use cellops_ledger::Backend;
 use cellops_ledger::sqlite::Sqlite;
 use serde_json::json;
@@ -101,7 +101,12 @@ async fn an_autologous_order_walks_to_infusion_in_the_browser_and_a_wrong_wristb
         .unwrap();
     let kyoto = HOSPITALS[0];
     let [nurse, second] = kyoto.nurses;
-    let mut p = Patient::new(Product::PrimeCarT, kyoto, Scenario::default(), net.now());
+    // Its shipment has a temperature excursion, which QA assesses and accepts on the way.
+    let scenario = Scenario {
+        excursion: true,
+        ..Scenario::default()
+    };
+    let mut p = Patient::new(Product::PrimeCarT, kyoto, scenario, net.now());
     walk_to(&mut net, &mut bank, &mut p, "infuse").await;
     let order = p.order.clone();
     let unit_scan = scan_text(&p.product_unit);
@@ -357,5 +362,109 @@ async fn an_autologous_order_walks_to_infusion_in_the_browser_and_a_wrong_wristb
     b.find("#batch-steps li[data-step='receive-apheresis'][data-state='done']")
         .await;
     assert_eq!(count(&net, "esig.signed"), signatures + 1);
+
+    // The storage map: the CPC's dewar, racks of boxes, a box's positions, with a unit put
+    // away at R2/B3/P5 through the storage API.
+    let din = net
+        .post(
+            "a DIN",
+            OPERATOR,
+            "/api/dins",
+            json!({"site": CPC, "count": 1}),
+        )
+        .await
+        .unwrap()["dins"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stored = format!("{din}-{PRODUCT_CODE}");
+    net.post(
+        "register a unit",
+        OPERATOR,
+        "/api/units",
+        json!({"code": stored, "expires_at": net.in_hours(24 * 300), "site": CPC,
+               "location": "cpc-kyoto/isolator-1"}),
+    )
+    .await
+    .unwrap();
+    net.post(
+        "put it away",
+        OPERATOR,
+        "/api/storage/put-away",
+        json!({"site": CPC, "scanned_unit": scan_text(&stored), "scanned_position": format!("{DEWAR}/R2/B3/P5")}),
+    )
+    .await
+    .unwrap();
+    b.click_nav("nav a[href='/ui/storage']").await;
+    b.find("section.storage").await;
+    let occupied = b.text("section.storage .storage-occupancy").await;
+    assert!(occupied.contains("Occupied"), "{occupied}");
+    let boxes = b
+        .js(
+            "return document.querySelectorAll('section.storage a.box').length;",
+            vec![],
+        )
+        .await;
+    assert!(boxes.as_u64().unwrap() > 0, "no boxes drawn");
+    let full = "section.storage a.box[data-rack='2'][data-box='3'][data-count='1']";
+    b.click_nav(full).await;
+    let slot = b.text("#storage-box li.slot[data-slot='5']").await;
+    assert!(slot.contains(&stored), "{slot}");
+    assert!(
+        b.text("#storage-box li.slot[data-slot='4']")
+            .await
+            .contains("free")
+    );
+    b.screenshot("storage").await;
+
+    // Shipments: the patient's, with the logger plot, its limits and the excursion marked.
+    b.click_nav("nav a[href='/ui/shipments']").await;
+    b.find("#shipments-list tr.refusal a").await;
+    b.click_nav("#shipments-list tr.refusal a").await;
+    for part in [
+        "polyline.temperature",
+        "line.alarm-limit",
+        "line.reject-limit",
+        "rect.excursion",
+        "text.excursion-marker",
+    ] {
+        assert!(
+            b.exists_now(&format!("#logger-plot {part}")).await,
+            "{part} is missing from the logger plot"
+        );
+    }
+    let excursions = b.text("#shipment-excursions").await;
+    assert!(
+        excursions.contains("Temperature excursion") && excursions.contains("QA: accepted"),
+        "{excursions}"
+    );
+    assert!(
+        b.text("#shipment-facts").await.contains(&p.product_unit),
+        "the shipment carries the patient's unit"
+    );
+    b.js(
+        "document.querySelector('#shipment-logger').scrollIntoView();",
+        vec![],
+    )
+    .await;
+    b.screenshot("shipment-logger").await;
+    let (overflow, sizes) = b.overflows_horizontally().await;
+    assert!(
+        !overflow,
+        "the shipment page is wider than 1024 px: {sizes}"
+    );
+
+    // Both in Japanese, with no English fallback.
+    b.find("#lang-select option[value='ja']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.find("html[lang='ja'] #logger-plot").await;
+    assert_no_english(&b, "/ui/shipments", &english).await;
+    b.screenshot("shipment-ja").await;
+    b.goto("/ui/storage").await;
+    b.find("html[lang='ja'] section.storage").await;
+    assert_no_english(&b, "/ui/storage", &english).await;
     net.verify_ledger().await.unwrap();
 }

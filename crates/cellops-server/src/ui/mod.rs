@@ -17,6 +17,7 @@ mod admin;
 mod assets;
 mod audit;
 mod batch;
+mod cold;
 pub mod csrf;
 mod home;
 pub mod i18n;
@@ -64,6 +65,8 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         .route("/ui/trace", get(trace::page::<B>))
         .route("/ui/orders", get(orders::page::<B>))
         .route("/ui/batch", get(batch::page::<B>))
+        .route("/ui/storage", get(cold::storage_page::<B>))
+        .route("/ui/shipments", get(cold::shipments_page::<B>))
         .route("/ui/batch/confirm", post(batch::confirm::<B>))
         .route("/ui/orders/thaw", post(orders::thaw::<B>))
         .route("/ui/orders/bedside", post(orders::bedside::<B>))
@@ -122,7 +125,7 @@ fn templates() -> &'static Environment<'static> {
     ENV.get_or_init(|| {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        let list: [(&str, &str); 17] = [
+        let list: [(&str, &str); 19] = [
             ("base.html", include_str!("templates/base.html")),
             ("login.html", include_str!("templates/login.html")),
             ("password.html", include_str!("templates/password.html")),
@@ -139,6 +142,8 @@ fn templates() -> &'static Environment<'static> {
             ("qc.html", include_str!("templates/qc.html")),
             ("orders.html", include_str!("templates/orders.html")),
             ("batch.html", include_str!("templates/batch.html")),
+            ("storage.html", include_str!("templates/storage.html")),
+            ("shipments.html", include_str!("templates/shipments.html")),
             ("macros.html", include_str!("templates/macros.html")),
         ];
         for (name, source) in list {
@@ -233,6 +238,16 @@ const BATCH_SCREEN_ROLES: [Role; 6] = [
     Role::Trainer,
 ];
 
+/// Who sees the storage map and shipments in the navigation.
+const COLD_SCREEN_ROLES: [Role; 6] = [
+    Role::Operator,
+    Role::Logistics,
+    Role::Nurse,
+    Role::QaReviewer,
+    Role::QaReleaser,
+    Role::Auditor,
+];
+
 const NAV: &[NavItem] = &[
     NavItem {
         href: "/ui/home",
@@ -253,6 +268,16 @@ const NAV: &[NavItem] = &[
         href: "/ui/batch",
         key: "nav_batch",
         visible: |ui| ui.has_any(&BATCH_SCREEN_ROLES),
+    },
+    NavItem {
+        href: "/ui/storage",
+        key: "nav_storage",
+        visible: |ui| ui.has_any(&COLD_SCREEN_ROLES),
+    },
+    NavItem {
+        href: "/ui/shipments",
+        key: "nav_shipments",
+        visible: |ui| ui.has_any(&COLD_SCREEN_ROLES),
     },
     NavItem {
         href: "/ui/trace",
@@ -559,6 +584,23 @@ mod tests {
         );
         assert!(html.contains("&lt;i&gt;d&lt;"), "{html}");
         rendered("batch.html", json!({"batch": "", "view": null, "key": "k"}));
+        rendered(
+            "storage.html",
+            json!({"box_view": {"storage": "d", "rack": 1, "box": 2, "columns": 9, "slots": [
+                      {"slot": 1, "unit": "U", "patient": null, "expires": "e", "limit": "l"}, {"slot": 2, "unit": null}]},
+                   "storages": [{"storage": "d", "kind": "k", "site": "cpc", "slots_per_box": 81, "occupied": "1",
+                      "capacity": "2", "alarm": {"kind": "a", "since": "s"}, "reading": {"temperature": "t", "at": "a"},
+                      "racks": [{"rack": 1, "boxes": [{"box": 1, "count": 1, "level": "some"}]}]}]}),
+        );
+        rendered(
+            "shipments.html",
+            json!({"shipment_id": "s", "shipments_count": "1",
+                   "shipments": [{"id": "s", "from": "a", "to": "b", "status": "x", "packed": "p", "units": 1, "excursions": 1}],
+                   "shipment": {"id": "s", "from": "a", "to": "b", "status": "x", "units": ["U"], "shipper": "d",
+                      "logger": "l", "packed": "p", "dispatched": null, "samples": "3", "plot": "<svg></svg>",
+                      "excursions": [{"id": "e", "kind": "k", "start": "s", "end": "e", "max": "m", "reject": false,
+                                      "assessment": "a", "signed": false}]}}),
+        );
         let mut view = json!({"batch": "b-1", "product": "p", "recipe_version": "1", "site": "cpc",
             "starting_unit": "U", "status": "Running", "status_label": "s", "started_at": "t",
             "batch_time": "t", "due_step": "x", "predicted_harvest_at": null, "dose_day": "7.5"});
