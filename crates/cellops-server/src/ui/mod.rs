@@ -28,6 +28,7 @@ mod qc;
 mod recall;
 mod release;
 mod scan;
+mod schedule;
 mod trace;
 mod training;
 
@@ -66,6 +67,7 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         .route("/ui/orders", get(orders::page::<B>))
         .route("/ui/batch", get(batch::page::<B>))
         .route("/ui/storage", get(cold::storage_page::<B>))
+        .route("/ui/schedule", get(schedule::page::<B>))
         .route("/ui/shipments", get(cold::shipments_page::<B>))
         .route("/ui/batch/confirm", post(batch::confirm::<B>))
         .route("/ui/orders/thaw", post(orders::thaw::<B>))
@@ -125,7 +127,7 @@ fn templates() -> &'static Environment<'static> {
     ENV.get_or_init(|| {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        let list: [(&str, &str); 19] = [
+        let list: [(&str, &str); 20] = [
             ("base.html", include_str!("templates/base.html")),
             ("login.html", include_str!("templates/login.html")),
             ("password.html", include_str!("templates/password.html")),
@@ -144,6 +146,7 @@ fn templates() -> &'static Environment<'static> {
             ("batch.html", include_str!("templates/batch.html")),
             ("storage.html", include_str!("templates/storage.html")),
             ("shipments.html", include_str!("templates/shipments.html")),
+            ("schedule.html", include_str!("templates/schedule.html")),
             ("macros.html", include_str!("templates/macros.html")),
         ];
         for (name, source) in list {
@@ -278,6 +281,18 @@ const NAV: &[NavItem] = &[
         href: "/ui/shipments",
         key: "nav_shipments",
         visible: |ui| ui.has_any(&COLD_SCREEN_ROLES),
+    },
+    NavItem {
+        href: "/ui/schedule",
+        key: "nav_schedule",
+        visible: |ui| {
+            ui.has_any(&[
+                Role::Operator,
+                Role::Logistics,
+                Role::QaReviewer,
+                Role::QaReleaser,
+            ])
+        },
     },
     NavItem {
         href: "/ui/trace",
@@ -584,6 +599,12 @@ mod tests {
         );
         assert!(html.contains("&lt;i&gt;d&lt;"), "{html}");
         rendered("batch.html", json!({"batch": "", "view": null, "key": "k"}));
+        rendered("schedule.html", json!({"gantt": null, "resources": []}));
+        rendered(
+            "schedule.html",
+            json!({"gantt": "<svg></svg>", "resources": [{"resource": "r", "site": "cpc", "kind": "k",
+                   "bars": "1", "capacity_max": 1}]}),
+        );
         rendered(
             "storage.html",
             json!({"box_view": {"storage": "d", "rack": 1, "box": 2, "columns": 9, "slots": [

@@ -126,6 +126,11 @@ async fn the_language_switch_shows_japanese_with_japanese_dates_and_no_english_f
         (format!("/ui/trace?code={code}"), "trace-ja"),
         ("/ui/audit".to_string(), "audit-ja"),
         ("/ui/labels".to_string(), "labels-ja"),
+        ("/ui/orders".to_string(), "orders-list-ja"),
+        ("/ui/batch".to_string(), "batch-empty-ja"),
+        ("/ui/storage".to_string(), "storage-empty-ja"),
+        ("/ui/shipments".to_string(), "shipments-empty-ja"),
+        ("/ui/schedule".to_string(), "schedule-empty-ja"),
     ] {
         b.goto(&path).await;
         let main = b.text("main").await;
@@ -471,6 +476,11 @@ async fn every_screen_fits_1024x768_labels_its_inputs_and_starts_with_a_skip_lin
                 (format!("/ui/trace?code={code}"), "trace"),
                 (format!("/ui/audit?seq={seq}"), "audit-record"),
                 ("/ui/labels?batch=B-1".to_string(), "labels"),
+                ("/ui/orders".to_string(), "orders"),
+                ("/ui/batch".to_string(), "batch-empty"),
+                ("/ui/storage".to_string(), "storage-empty"),
+                ("/ui/shipments".to_string(), "shipments-empty"),
+                ("/ui/schedule".to_string(), "schedule-empty"),
             ],
         ),
         (
@@ -961,4 +971,73 @@ async fn the_qc_queue_shows_missing_results_and_entry_goes_through_the_qc_api() 
     );
     assert_eq!(app.count("qc.result.recorded"), 0);
     assert!(b.text("#qc-tests").await.contains("missing"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_gantt_shows_each_booked_stage_on_its_resource_in_both_languages() {
+    let Served { app, base } = serve().await;
+    let nurse = app.login("nurse").await;
+    for (date, order) in [("2025-11-25", "o1"), ("2025-11-27", "o2")] {
+        let r = app
+            .post(
+                "/api/bookings",
+                json!({"product": "prime-car-t", "hospital": "hosp", "collection_date": date, "order": order}),
+                &nurse,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    let gantt = app.get("/api/schedule/gantt", &app.login("op").await).await;
+    let booked: usize = gantt.body["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["bars"].as_array().unwrap().len())
+        .sum();
+    let b = Browser::start(&base).await;
+    b.login("op").await;
+    b.click_nav("nav a[href='/ui/schedule']").await;
+    b.find("#gantt").await;
+    // Every bar of the API's Gantt data is drawn, on its resource, for both orders.
+    let drawn = b
+        .js(
+            "return Array.from(document.querySelectorAll('#gantt g.resource')).map(g =>
+               [g.dataset.resource, Array.from(g.querySelectorAll('g.bar')).map(b => b.dataset.order)]);",
+            vec![],
+        )
+        .await;
+    let bars: usize = drawn
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[1].as_array().unwrap().len())
+        .sum();
+    assert_eq!(bars, booked, "{drawn}");
+    let text = drawn.to_string();
+    assert!(text.contains("o1") && text.contains("o2"), "{text}");
+    assert!(b.text("#gantt").await.contains("1 Dec"), "weekly dates");
+    b.screenshot("schedule").await;
+    let (overflow, sizes) = b.overflows_horizontally().await;
+    assert!(!overflow, "the schedule is wider than 1024 px: {sizes}");
+    b.find("#lang-select option[value='ja']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.find("html[lang='ja'] #gantt").await;
+    assert!(b.text("#gantt").await.contains("12/1"));
+    let main = b.text("main").await;
+    for text in english_only_texts() {
+        assert!(
+            !main.contains(text.as_str()),
+            "English {text:?} on the Japanese schedule"
+        );
+    }
+    b.screenshot("schedule-ja").await;
+    // A hospital nurse is not CPC staff: the Gantt is refused, not shown.
+    b.click_nav("#logout").await;
+    b.login("nurse").await;
+    b.goto("/ui/schedule").await;
+    b.find("#flash-error").await;
+    assert!(!b.exists_now("#gantt").await);
 }
