@@ -6,12 +6,13 @@
 
 use crate::LedgerError;
 use crate::ledger::READ_PAGE_ROWS_MAX;
-use crate::record::Record;
-use crate::store::{Backend, StoredCheckpoint};
+use crate::record::{Hash, Record};
+use crate::store::{Backend, RowRef, StoredCheckpoint};
 use crate::verify::{Verifier, VerifyReport};
 use cellops_domain::Timestamp;
 use cellops_tlog::NoteVerifier;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::io::{BufRead, Write};
 
 pub const BUNDLE_FORMAT: &str = "cellops-ledger-bundle";
@@ -190,11 +191,73 @@ pub fn verify_bundle(
     Ok((header, report))
 }
 
-/// Pages read ahead of verification (reading overlaps hashing on another core).
+/// Pages read ahead of verification.
 const VERIFY_PAGES_AHEAD_MAX: usize = 2;
 
-/// Verifies the ledger in a database, page by page; one thread reads while this one
-/// checks.
+/// Rows copied out of the database for the verifying thread, with their entry digests:
+/// one buffer holds the text of every row (no allocation per row), and pages are reused.
+#[derive(Default)]
+struct RowPage {
+    text: Vec<u8>,
+    rows: Vec<PageRow>,
+}
+
+struct PageRow {
+    seq: u64,
+    prev_hash: Hash,
+    hash: Hash,
+    /// `SHA-256(entry)`, computed by the reading thread.
+    entry_digest: Hash,
+    /// Ends of stream, event_type, site and entry in `text` (each starts where the last ends).
+    ends: [usize; 4],
+}
+
+impl RowPage {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.rows.clear();
+    }
+
+    fn push(&mut self, row: RowRef<'_>) {
+        let mut ends = [0; 4];
+        for (end, column) in ends
+            .iter_mut()
+            .zip([row.stream, row.event_type, row.site, row.entry])
+        {
+            self.text.extend_from_slice(column);
+            *end = self.text.len();
+        }
+        self.rows.push(PageRow {
+            seq: row.seq,
+            prev_hash: *row.prev_hash,
+            hash: *row.hash,
+            entry_digest: Sha256::digest(row.entry).into(),
+            ends,
+        });
+    }
+
+    fn feed(&self, verifier: &mut Verifier) {
+        let mut start = 0;
+        for r in &self.rows {
+            let [stream, event_type, site, entry] = r.ends;
+            let row = RowRef {
+                seq: r.seq,
+                stream: &self.text[start..stream],
+                event_type: &self.text[stream..event_type],
+                site: &self.text[event_type..site],
+                entry: &self.text[site..entry],
+                prev_hash: &r.prev_hash,
+                hash: &r.hash,
+            };
+            verifier.feed_row_digested(row, &r.entry_digest);
+            start = entry;
+        }
+    }
+}
+
+/// Verifies the ledger in a database, page by page, on two threads: one reads rows and
+/// hashes their entries while this one checks them (chain, index columns, signatures,
+/// tree, checkpoints). [`verify_store_single_thread`] does the same work on one thread.
 pub fn verify_store<B: Backend>(
     backend: &mut B,
     trusted: &NoteVerifier,
@@ -202,12 +265,15 @@ pub fn verify_store<B: Backend>(
     let checkpoints = all_checkpoints(backend)?;
     let mut verifier = Verifier::new(trusted.clone(), checkpoints);
     std::thread::scope(|scope| {
-        let (pages, arriving) = std::sync::mpsc::sync_channel(VERIFY_PAGES_AHEAD_MAX);
+        let (pages, arriving) = std::sync::mpsc::sync_channel::<RowPage>(VERIFY_PAGES_AHEAD_MAX);
+        let (recycle, recycled) = std::sync::mpsc::channel::<RowPage>();
         let reader = scope.spawn(move || -> Result<(), LedgerError> {
             let mut next = 1;
             loop {
-                let page = backend.rows(next, READ_PAGE_ROWS_MAX)?;
-                let Some(last) = page.last() else {
+                let mut page = recycled.try_recv().unwrap_or_default();
+                page.clear();
+                backend.scan_rows(next, READ_PAGE_ROWS_MAX, &mut |row| page.push(row))?;
+                let Some(last) = page.rows.last() else {
                     return Ok(());
                 };
                 next = last.seq + 1;
@@ -217,14 +283,34 @@ pub fn verify_store<B: Backend>(
             }
         });
         for page in arriving {
-            for row in &page {
-                verifier.feed_row(row);
-            }
+            page.feed(&mut verifier);
             if verifier.failed() {
                 break;
             }
+            let _ = recycle.send(page);
         }
         reader.join().expect("the reader thread does not panic")
     })?;
+    Ok(verifier.finish())
+}
+
+/// [`verify_store`] on the calling thread only: rows are checked straight from the
+/// database's buffers as they are read.
+pub fn verify_store_single_thread<B: Backend>(
+    backend: &mut B,
+    trusted: &NoteVerifier,
+) -> Result<VerifyReport, LedgerError> {
+    let checkpoints = all_checkpoints(backend)?;
+    let mut verifier = Verifier::new(trusted.clone(), checkpoints);
+    let mut next = 1;
+    while !verifier.failed() {
+        let mut last = None;
+        backend.scan_rows(next, READ_PAGE_ROWS_MAX, &mut |row| {
+            last = Some(row.seq);
+            verifier.feed_row_ref(row);
+        })?;
+        let Some(last) = last else { break };
+        next = last + 1;
+    }
     Ok(verifier.finish())
 }

@@ -28,4 +28,4 @@ pub use ledger::{
     LedgerConfig,
 };
 pub use record::{Hash, NewRecord, PendingSignature, Record, SignatureBlock};
-pub use store::{Backend, BackendKind, Head, StoredCheckpoint, StoredRow};
+pub use store::{Backend, BackendKind, Head, RowRef, StoredCheckpoint, StoredRow};

@@ -6,7 +6,7 @@ use crate::LedgerError;
 use crate::record::Hash;
 use crate::store::{
     Backend, DeliveryAttempt, DeliveryState, Head, IdempotencyEntry, OutboxEntry, OutboxItem,
-    StoredCheckpoint, StoredRow, WriteTx, outbox_time,
+    RowRef, StoredCheckpoint, StoredRow, WriteTx, outbox_time,
 };
 use cellops_domain::Timestamp;
 use postgres::{Client, NoTls, Row, Transaction};
@@ -207,6 +207,42 @@ impl Backend for Postgres {
             )
             .map_err(|e| storage("records", e))?;
         rows.iter().map(row_from_sql).collect()
+    }
+
+    fn scan_rows(
+        &mut self,
+        from_seq: u64,
+        limit: usize,
+        visit: &mut dyn FnMut(RowRef<'_>),
+    ) -> Result<usize, LedgerError> {
+        let rows = self
+            .client
+            .query(
+                &format!(
+                    "SELECT {ROW_COLUMNS} FROM ledger_records WHERE seq >= $1 ORDER BY seq LIMIT $2"
+                ),
+                &[&to_i64(from_seq), &(limit as i64)],
+            )
+            .map_err(|e| storage("records", e))?;
+        for r in &rows {
+            let hash = |i: usize, what: &str| -> Result<&Hash, LedgerError> {
+                r.get::<_, &[u8]>(i)
+                    .try_into()
+                    .map_err(|_| LedgerError::Corrupt {
+                        reason: format!("a stored {what} is not 32 bytes"),
+                    })
+            };
+            visit(RowRef {
+                seq: r.get::<_, i64>(0) as u64,
+                stream: r.get::<_, &str>(1).as_bytes(),
+                event_type: r.get::<_, &str>(2).as_bytes(),
+                site: r.get::<_, &str>(3).as_bytes(),
+                entry: r.get::<_, &str>(4).as_bytes(),
+                prev_hash: hash(5, "prev_hash")?,
+                hash: hash(6, "hash")?,
+            });
+        }
+        Ok(rows.len())
     }
 
     fn stream_rows(

@@ -27,12 +27,16 @@ pub fn genesis_hash() -> Hash {
 
 /// `h_n = SHA-256(0x02 || h_{n-1} || SHA-256(entry_n))` (standards.md §7.1).
 pub fn chain_hash(prev: &Hash, entry: &[u8]) -> Hash {
-    let entry_digest: Hash = Sha256::digest(entry).into();
-    let mut h = Sha256::new();
-    h.update([0x02u8]);
-    h.update(prev);
-    h.update(entry_digest);
-    h.finalize().into()
+    chain_hash_of_digest(prev, &Sha256::digest(entry).into())
+}
+
+/// `h_n` from `h_{n-1}` and `SHA-256(entry_n)` (computed elsewhere, e.g. on another thread).
+pub fn chain_hash_of_digest(prev: &Hash, entry_digest: &Hash) -> Hash {
+    let mut input = [0u8; 65];
+    input[0] = 0x02;
+    input[1..33].copy_from_slice(prev);
+    input[33..].copy_from_slice(entry_digest);
+    Sha256::digest(input).into()
 }
 
 /// An electronic signature carried by a record (Part 11 §11.50, §11.70, §11.200).

@@ -4,7 +4,7 @@ use crate::LedgerError;
 use crate::record::Hash;
 use crate::store::{
     Backend, DeliveryAttempt, DeliveryState, Head, IdempotencyEntry, OutboxEntry, OutboxItem,
-    StoredCheckpoint, StoredRow, WriteTx,
+    RowRef, StoredCheckpoint, StoredRow, WriteTx,
 };
 use cellops_domain::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -167,6 +167,59 @@ impl Backend for Sqlite {
             .query_map(params![to_i64(from_seq), limit as i64], row_from_sql)
             .map_err(|e| storage("records", e))?;
         rows.map(|r| r.map_err(|e| storage("records", e))).collect()
+    }
+
+    fn scan_rows(
+        &mut self,
+        from_seq: u64,
+        limit: usize,
+        visit: &mut dyn FnMut(RowRef<'_>),
+    ) -> Result<usize, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {ROW_COLUMNS} FROM ledger_records WHERE seq >= ?1 ORDER BY seq LIMIT ?2"
+            ))
+            .map_err(|e| storage("records", e))?;
+        let mut rows = stmt
+            .query(params![to_i64(from_seq), limit as i64])
+            .map_err(|e| storage("records", e))?;
+        let mut visited = 0;
+        while let Some(r) = rows.next().map_err(|e| storage("records", e))? {
+            let bytes = |i: usize| -> rusqlite::Result<&[u8]> {
+                r.get_ref(i)?.as_bytes().map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        i,
+                        rusqlite::types::Type::Text,
+                        e.into(),
+                    )
+                })
+            };
+            let hash = |i: usize| -> rusqlite::Result<&Hash> {
+                bytes(i)?.try_into().map_err(|_| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        i,
+                        rusqlite::types::Type::Blob,
+                        "a hash column holds 32 bytes".into(),
+                    )
+                })
+            };
+            let row = (|| {
+                Ok::<_, rusqlite::Error>(RowRef {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    stream: bytes(1)?,
+                    event_type: bytes(2)?,
+                    site: bytes(3)?,
+                    entry: bytes(4)?,
+                    prev_hash: hash(5)?,
+                    hash: hash(6)?,
+                })
+            })()
+            .map_err(|e| storage("records", e))?;
+            visit(row);
+            visited += 1;
+        }
+        Ok(visited)
     }
 
     fn stream_rows(

@@ -4,9 +4,10 @@
 //! The verifier trusts nothing but the records it is given and the public key it is given.
 
 use crate::record::{self, Hash, Record};
-use crate::store::{StoredCheckpoint, StoredRow};
-use cellops_tlog::{MerkleTree, NoteVerifier};
+use crate::store::{RowRef, StoredCheckpoint, StoredRow};
+use cellops_tlog::{MerkleFrontier, NoteVerifier};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use std::fmt;
 
 /// The class of damage found.
@@ -75,7 +76,9 @@ pub struct Verifier {
     next_checkpoint: usize,
     expected_seq: u64,
     prev_hash: Hash,
-    tree: MerkleTree,
+    /// The rebuilt tree's right edge: checkpoints are checked in size order as the records
+    /// reach them, so only the current root is ever needed (O(log n) memory).
+    tree: MerkleFrontier,
     report: VerifyReport,
     /// Records that arrived ahead of `expected_seq`, held back to tell a reordering (the
     /// missing record turns up soon) from a deletion (it never does).
@@ -94,7 +97,7 @@ impl Verifier {
             next_checkpoint: 0,
             expected_seq: 1,
             prev_hash: record::genesis_hash(),
-            tree: MerkleTree::new(),
+            tree: MerkleFrontier::new(),
             report: VerifyReport::default(),
             ahead: Vec::new(),
             scratch: Vec::with_capacity(256),
@@ -121,24 +124,41 @@ impl Verifier {
     /// unless the record carries a signature), with the index columns checked against the
     /// entry so that no query can be pointed at the wrong record.
     pub fn feed_row(&mut self, row: &StoredRow) {
+        self.feed_row_ref(row.as_row_ref());
+    }
+
+    /// [`Verifier::feed_row`] over borrowed row bytes.
+    pub fn feed_row_ref(&mut self, row: RowRef<'_>) {
+        if self.failed() {
+            return;
+        }
+        let digest: Hash = Sha256::digest(row.entry).into();
+        self.feed_row_digested(row, &digest);
+    }
+
+    /// [`Verifier::feed_row_ref`] with `SHA-256(row.entry)` already computed (by a thread
+    /// that reads ahead). The caller vouches that `entry_digest` is the entry's digest.
+    pub fn feed_row_digested(&mut self, row: RowRef<'_>, entry_digest: &Hash) {
         if self.failed() || self.held_back(row.seq) {
             return;
         }
-        match index_agrees(row, &mut self.scratch) {
+        let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        match index_agrees(&row, &mut self.scratch) {
             IndexCheck::Agrees { signed } => {
                 if signed {
-                    match Record::from_stored(row) {
-                        Ok(r) if record::signature_binds(&r) => {}
-                        _ => {
-                            return self.fail(
-                                Damage::Edited,
-                                row.seq,
-                                format!(
-                                    "record {}: its e-signature is not bound to its content (signature copied or altered)",
-                                    row.seq
-                                ),
-                            );
-                        }
+                    let bound = row
+                        .to_stored()
+                        .and_then(|stored| Record::from_stored(&stored).ok())
+                        .is_some_and(|r| record::signature_binds(&r));
+                    if !bound {
+                        return self.fail(
+                            Damage::Edited,
+                            row.seq,
+                            format!(
+                                "record {}: its e-signature is not bound to its content (signature copied or altered)",
+                                row.seq
+                            ),
+                        );
                     }
                 }
             }
@@ -160,18 +180,20 @@ impl Verifier {
                 );
             }
         }
-        let hash = record::chain_hash(&row.prev_hash, row.entry.as_bytes());
-        if hash != row.hash {
+        let hash = record::chain_hash_of_digest(row.prev_hash, entry_digest);
+        if hash != *row.hash {
             return self.fail(
                 Damage::Edited,
                 row.seq,
                 format!(
                     "record {} ({}, stream {}) does not match its hash: its content was changed after it was recorded",
-                    row.seq, row.event_type, row.stream
+                    row.seq,
+                    lossy(row.event_type),
+                    lossy(row.stream)
                 ),
             );
         }
-        self.link(row.seq, &row.prev_hash, &row.hash);
+        self.link(row.seq, row.prev_hash, row.hash);
     }
 
     /// Appends a checked record to the chain and the tree, or reports a broken link.
@@ -335,7 +357,9 @@ impl Verifier {
             if cp.size == 0 {
                 continue;
             }
-            let root = self.tree.root_at(cp.size).unwrap_or([0; 32]);
+            // Checked as soon as the records reach it, so its size is the tree's.
+            debug_assert_eq!(cp.size, self.tree.len());
+            let root = self.tree.root();
             if root != opened.root {
                 let after = self
                     .checkpoints
@@ -401,56 +425,97 @@ enum IndexCheck {
 /// Whether a row's index columns and position agree with its entry, reading only the
 /// entry's fixed tail: `…,"seq":N,"signature":…,"site":S,"stream":T,"type":U,"v":1,"version":V}`
 /// (member order is fixed by RFC 8785, and no JSON string can contain an unescaped quote, so
-/// the last `,"site":` is the entry's own).
-fn index_agrees(row: &StoredRow, expected_tail: &mut Vec<u8>) -> IndexCheck {
-    let e = row.entry.as_str();
-    let Some(site_at) = e.rfind(",\"site\":") else {
-        return IndexCheck::Differs("its entry has no site member".into());
-    };
-    let quoted = |out: &mut Vec<u8>, s: &str| {
-        serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail")
+/// a tail that ends the entry is the entry's own). No search: the expected tail is built
+/// from the index columns and compared with the end of the entry.
+fn index_agrees(row: &RowRef<'_>, expected_tail: &mut Vec<u8>) -> IndexCheck {
+    let disagree = || {
+        IndexCheck::Differs("its index columns (stream, type, site) disagree with its entry".into())
     };
     expected_tail.clear();
     expected_tail.extend_from_slice(b",\"site\":");
-    quoted(expected_tail, &row.site);
-    expected_tail.extend_from_slice(b",\"stream\":");
-    quoted(expected_tail, &row.stream);
-    expected_tail.extend_from_slice(b",\"type\":");
-    quoted(expected_tail, &row.event_type);
+    let quoted = quote_into(expected_tail, row.site)
+        && {
+            expected_tail.extend_from_slice(b",\"stream\":");
+            quote_into(expected_tail, row.stream)
+        }
+        && {
+            expected_tail.extend_from_slice(b",\"type\":");
+            quote_into(expected_tail, row.event_type)
+        };
+    if !quoted {
+        return IndexCheck::Differs("its index columns (stream, type, site) are not text".into());
+    }
     const _: () = assert!(record::FORMAT_VERSION == 1, "update the expected tail");
     expected_tail.extend_from_slice(b",\"v\":1,\"version\":");
-    let tail_ok = e.as_bytes()[site_at..]
-        .strip_prefix(expected_tail.as_slice())
-        .is_some_and(|rest| {
-            rest.len() > 1
-                && rest.ends_with(b"}")
-                && rest[..rest.len() - 1].iter().all(u8::is_ascii_digit)
-        });
-    if !tail_ok {
-        return IndexCheck::Differs(
-            "its index columns (stream, type, site) disagree with its entry".into(),
-        );
-    }
-    let head = &e[..site_at];
-    let (head, signed) = match head.strip_suffix(",\"signature\":null") {
+    // `…<tail><version digits>}`
+    let Some(body) = row.entry.strip_suffix(b"}") else {
+        return disagree();
+    };
+    let Some(before_version) = strip_digits(body) else {
+        return disagree();
+    };
+    let Some(head) = before_version.strip_suffix(expected_tail.as_slice()) else {
+        return if rfind(row.entry, b",\"site\":").is_none() {
+            IndexCheck::Differs("its entry has no site member".into())
+        } else {
+            disagree()
+        };
+    };
+    let (head, signed) = match head.strip_suffix(b",\"signature\":null") {
         Some(h) => (h, false),
-        None => match head.rfind(",\"signature\":{") {
+        None => match rfind(head, b",\"signature\":{") {
             Some(at) => (&head[..at], true),
             None => return IndexCheck::Differs("its entry has no signature member".into()),
         },
     };
-    let seq_matches = head
-        .rfind(",\"seq\":")
-        .is_some_and(|at| head[at + 7..].parse::<u64>() == Ok(row.seq));
-    if seq_matches {
-        return IndexCheck::Agrees { signed };
-    }
-    let entry_seq = head
-        .rfind(",\"seq\":")
-        .and_then(|at| head[at + 7..].parse::<u64>().ok());
+    // `…,"seq":<digits>`
+    let entry_seq = strip_digits(head).and_then(|before| {
+        before.strip_suffix(b",\"seq\":")?;
+        std::str::from_utf8(&head[before.len()..])
+            .ok()?
+            .parse::<u64>()
+            .ok()
+    });
     match entry_seq {
-        Some(home) if home != row.seq => IndexCheck::BelongsAt(home),
-        _ => IndexCheck::Differs("its entry's seq is unreadable".into()),
+        Some(seq) if seq == row.seq => IndexCheck::Agrees { signed },
+        Some(home) => IndexCheck::BelongsAt(home),
+        None => IndexCheck::Differs("its entry's seq is unreadable".into()),
+    }
+}
+
+/// `text` without its trailing ASCII digits; `None` when it does not end in a digit.
+fn strip_digits(text: &[u8]) -> Option<&[u8]> {
+    let mut end = text.len();
+    while end > 0 && text[end - 1].is_ascii_digit() {
+        end -= 1;
+    }
+    (end < text.len()).then(|| &text[..end])
+}
+
+/// Position of the last occurrence of `needle` in `haystack`.
+fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).rposition(|w| w == needle)
+}
+
+/// Appends `text` as RFC 8785 writes a JSON string. Index columns are plain ASCII (the
+/// content rules allow nothing else), which is copied as it is; anything else goes through
+/// the full escaper. False when `text` is not UTF-8 (then it cannot equal any entry text).
+fn quote_into(out: &mut Vec<u8>, text: &[u8]) -> bool {
+    let plain = text
+        .iter()
+        .all(|&b| (0x20..0x80).contains(&b) && b != b'"' && b != b'\\');
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(text);
+        out.push(b'"');
+        return true;
+    }
+    match std::str::from_utf8(text) {
+        Ok(s) => {
+            crate::jcs::write_string(out, s);
+            true
+        }
+        Err(_) => false,
     }
 }
 

@@ -32,7 +32,7 @@ pub use hash::{
 pub use note::{
     NOTE_BYTES_MAX, NOTE_SIGNATURES_MAX, NoteSigner, NoteVerifier, OpenedNote, open_note,
 };
-pub use tree::MerkleTree;
+pub use tree::{MerkleFrontier, MerkleTree};
 pub use verify::{
     consistency_proof_len, inclusion_proof_len, verify_consistency, verify_inclusion,
 };

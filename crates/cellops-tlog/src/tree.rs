@@ -239,3 +239,64 @@ pub(crate) fn split_point(n: u64) -> u64 {
     debug_assert!(n >= 2, "split_point needs n >= 2, got {n}");
     1u64 << (63 - (n - 1).leading_zeros())
 }
+
+/// The right edge of an append-only Merkle tree: the roots of its complete subtrees, one per
+/// binary digit of the size (O(log n) hashes). It answers the root of the tree as it is now,
+/// and nothing older — what a verifier that streams the leaves once needs; equal to
+/// [`MerkleTree`]'s root for every size (test `frontier_root_equals_the_tree_root`).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct MerkleFrontier {
+    len: u64,
+    /// Roots of the complete subtrees that make up the tree, largest (leftmost) first.
+    peaks: Vec<Hash>,
+}
+
+impl MerkleFrontier {
+    /// An empty tree.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends one leaf, given as its leaf hash. At most `log2(n)` node hashes, one on
+    /// average.
+    pub fn push(&mut self, leaf_hash: Hash) {
+        let mut hash = leaf_hash;
+        // Like a binary counter: every trailing one bit of the size merges two subtrees.
+        let mut carry = self.len;
+        while carry & 1 == 1 {
+            let left = self.peaks.pop().expect("one peak per set bit of len");
+            hash = node_hash(&left, &hash);
+            carry >>= 1;
+        }
+        self.peaks.push(hash);
+        self.len += 1;
+    }
+
+    /// Number of leaves.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when the tree has no leaves.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The root of the tree of all leaves pushed so far (RFC 9162 `MTH(D[n])`).
+    pub fn root(&self) -> Hash {
+        let mut peaks = self.peaks.iter().rev();
+        let Some(last) = peaks.next() else {
+            return EMPTY_ROOT;
+        };
+        peaks.fold(*last, |acc, left| node_hash(left, &acc))
+    }
+}
+
+impl fmt::Debug for MerkleFrontier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MerkleFrontier")
+            .field("len", &self.len)
+            .field("root", &hash_to_hex(&self.root()))
+            .finish()
+    }
+}

@@ -39,6 +39,7 @@ backend_tests!(
     concurrent_writers_keep_one_gap_free_chain,
     outbox_delivery_state_survives_reopen,
     outbox_claims_are_disjoint_across_connections,
+    signed_records_verify,
 );
 
 fn append_notes<B: Backend>(ledger: &Ledger<B>, n: usize) {
@@ -51,7 +52,7 @@ fn append_notes<B: Backend>(ledger: &Ledger<B>, n: usize) {
 
 fn verify_db<B: Backend>(ledger: &Ledger<B>) -> cellops_ledger::verify::VerifyReport {
     let key = ledger.verifier().clone();
-    ledger.read(|b| bundle::verify_store(b, &key)).unwrap()
+    ledger.read(|b| verify_both_ways(b, &key)).unwrap()
 }
 
 fn verify_db_fresh<B: Backend>(
@@ -59,7 +60,30 @@ fn verify_db_fresh<B: Backend>(
     key: &cellops_tlog::NoteVerifier,
 ) -> cellops_ledger::verify::VerifyReport {
     let mut b = B::open(&db.url).unwrap();
-    bundle::verify_store(&mut b, key).unwrap()
+    verify_both_ways(&mut b, key).unwrap()
+}
+
+/// Verifies with the read-ahead thread and on one thread; both must find the same.
+fn verify_both_ways<B: Backend>(
+    b: &mut B,
+    key: &cellops_tlog::NoteVerifier,
+) -> Result<cellops_ledger::verify::VerifyReport, LedgerError> {
+    let two = bundle::verify_store(b, key)?;
+    let one = bundle::verify_store_single_thread(b, key)?;
+    assert_eq!(two.problem, one.problem, "both verification paths agree");
+    assert_eq!(
+        (
+            two.records_checked,
+            two.checkpoints_checked,
+            two.verified_checkpoint_size
+        ),
+        (
+            one.records_checked,
+            one.checkpoints_checked,
+            one.verified_checkpoint_size
+        )
+    );
+    Ok(two)
 }
 
 fn appends_read_back_and_verify<B: Backend>(db: &TestDb) {
@@ -578,4 +602,24 @@ fn outbox_claims_are_disjoint_across_connections<B: Backend>(db: &TestDb) {
         (1..=120).collect::<Vec<_>>(),
         "each claimed exactly once"
     );
+}
+
+fn signed_records_verify<B: Backend>(db: &TestDb) {
+    let ledger = db.open::<B>(3);
+    append_notes(&ledger, 2);
+    let mut signed = note("batch/b-1", "released");
+    signed.signature = Some(cellops_ledger::PendingSignature {
+        signer: "qa".into(),
+        signer_name: "Q. A. Person".into(),
+        meaning: "Released".into(),
+        signed_at: Timestamp::EPOCH,
+        authentication: "password".into(),
+    });
+    ledger.append(one(signed)).unwrap();
+    append_notes(&ledger, 2);
+    ledger.checkpoint_now().unwrap();
+    let report = verify_db(&ledger);
+    assert!(report.is_ok(), "{:?}", report.problem);
+    assert_eq!(report.records_checked, 5);
+    assert_eq!(report.verified_checkpoint_size, 5);
 }

@@ -471,3 +471,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn frontier_root_equals_the_tree_root() {
+    let mut tree = MerkleTree::new();
+    let mut frontier = cellops_tlog::MerkleFrontier::new();
+    assert_eq!(frontier.root(), EMPTY_ROOT);
+    let mut leaves = Vec::new();
+    for i in 0u32..300 {
+        let leaf = leaf_hash(&i.to_be_bytes());
+        leaves.push(leaf);
+        tree.push(leaf);
+        frontier.push(leaf);
+        assert_eq!(frontier.len(), tree.len());
+        assert_eq!(frontier.root(), tree.root(), "size {}", i + 1);
+        assert_eq!(frontier.root(), mth(&leaves), "size {}", i + 1);
+    }
+}
