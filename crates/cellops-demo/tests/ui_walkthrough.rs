@@ -257,6 +257,11 @@ async fn an_autologous_order_walks_to_infusion_in_the_browser_and_a_wrong_wristb
     let english = english_only_texts();
     assert_no_english(&b, "/ui/orders", &english).await;
     assert!(b.text("#order-stage").await.contains("投与済み"));
+    let timeline = b.text("#order-timeline").await;
+    assert!(
+        timeline.contains("JST") && !timeline.contains("UTC"),
+        "Japanese shows Japan time: {timeline}"
+    );
     b.screenshot("order-timeline-ja").await;
     b.goto("/ui/orders").await;
     b.find("#orders-list").await;

@@ -66,7 +66,7 @@ pub async fn page<B: Backend>(
                 .map(|r| {
                     json!({
                         "seq": r["seq"],
-                        "at": ui.lang.format_time_text(r["recorded_at"].as_str().unwrap_or("")),
+                        "at": ui.format_time_text(r["recorded_at"].as_str().unwrap_or("")),
                         "type": r["type"],
                         "stream": r["stream"],
                         "actor": r["actor"],
@@ -92,7 +92,7 @@ fn signature_view(ui: &Ui, s: &Value) -> Value {
         "signer": s["signer"],
         "signer_name": s["signer_name"],
         "meaning": s["meaning"],
-        "signed_at": ui.lang.format_time_text(s["signed_at"].as_str().unwrap_or("")),
+        "signed_at": ui.format_time_text(s["signed_at"].as_str().unwrap_or("")),
         "authentication": s["authentication"],
     })
 }
@@ -117,7 +117,7 @@ fn record_view(ui: &Ui, r: &Value) -> Value {
         "version": r["version"],
         "actor": r["actor"],
         "site": r["site"],
-        "recorded_at": ui.lang.format_time_text(r["recorded_at"].as_str().unwrap_or("")),
+        "recorded_at": ui.format_time_text(r["recorded_at"].as_str().unwrap_or("")),
         "reason": r["reason"],
         "corrects": r["corrects"],
         "hash": r["hash"],

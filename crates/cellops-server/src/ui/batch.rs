@@ -64,7 +64,7 @@ fn label(lang: Lang, prefix: &str, code: &str) -> String {
 fn rfc_text(ui: &Ui, t: time::OffsetDateTime) -> String {
     let us = (t.unix_timestamp_nanos() / 1_000) as i64;
     Timestamp::from_unix_us(us)
-        .map(|at| ui.lang.format_time(at))
+        .map(|at| ui.format_time(at))
         .unwrap_or_default()
 }
 
@@ -435,7 +435,7 @@ fn progress<B: cellops_ledger::Backend>(
             .filter(|r| r.event_type == "culture.fault_injected")
             .map(|r| {
                 let p = r.payload_json();
-                json!({"at": ui.lang.format_time(r.recorded_at), "code": p["fault"], "seq": r.seq})
+                json!({"at": ui.format_time(r.recorded_at), "code": p["fault"], "seq": r.seq})
             })
             .collect();
         Some(Progress {

@@ -4,7 +4,7 @@
 //! limits and each excursion marked, from the shipments API (`GET /api/shipments/{id}`)
 //! and the shipment's `shipment.logger_uploaded` record.
 
-use super::i18n::Lang;
+use super::i18n::{Lang, Zone};
 use super::{Ui, error_message, render};
 use crate::error::ApiError;
 use crate::routes::shipments::show as api_shipment;
@@ -29,8 +29,8 @@ fn label(lang: Lang, prefix: &str, code: &str) -> String {
         .unwrap_or_else(|| code.to_string())
 }
 
-fn time(lang: Lang, v: &Value) -> Option<String> {
-    v.as_str().map(|t| lang.format_time_text(t))
+fn time(lang: Lang, zone: Zone, v: &Value) -> Option<String> {
+    v.as_str().map(|t| lang.format_time_text_in(zone, t))
 }
 
 #[derive(Deserialize)]
@@ -66,7 +66,7 @@ pub async fn storage_page<B: Backend>(
         .flatten()
         .filter_map(|s| s["storage"]["storage"].as_str().map(str::to_string))
         .collect();
-    let lang = ui.lang;
+    let (lang, zone) = (ui.lang, ui.zone);
     let storages: Vec<Value> = state.read_model(|m: &mut ColdModel| {
         m.state
             .storages()
@@ -103,9 +103,9 @@ pub async fn storage_page<B: Backend>(
                     "capacity": lang.format_count(capacity),
                     "alarm": s.alarm.as_ref().map(|a| {
                         let k = serde_json::to_value(a.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-                        json!({"kind": label(lang, "storage_alarm_", &k), "since": lang.format_time(a.since)})
+                        json!({"kind": label(lang, "storage_alarm_", &k), "since": lang.format_time_in(zone, a.since)})
                     }),
-                    "reading": s.last_reading.map(|r| json!({"temperature": format!("{:.1} °C", r.temperature_c), "at": lang.format_time(r.at)})),
+                    "reading": s.last_reading.map(|r| json!({"temperature": format!("{:.1} °C", r.temperature_c), "at": lang.format_time_in(zone, r.at)})),
                     "racks": racks,
                 })
             })
@@ -128,8 +128,8 @@ pub async fn storage_page<B: Backend>(
                     match u {
                         Some(u) => json!({"slot": slot, "unit": u.unit.to_string(),
                                           "patient": u.patient.as_ref().map(|p| p.to_string()),
-                                          "expires": lang.format_time(u.expires_at),
-                                          "limit": lang.format_time(u.storage_limit_at)}),
+                                          "expires": lang.format_time_in(zone, u.expires_at),
+                                          "limit": lang.format_time_in(zone, u.storage_limit_at)}),
                         None => json!({"slot": slot, "unit": null}),
                     }
                 })
@@ -255,7 +255,7 @@ pub async fn shipments_page<B: Backend>(
     Query(q): Query<ShipmentQuery>,
 ) -> Response {
     let mut ctx = ui.context("/ui/shipments", "shipments_title");
-    let lang = ui.lang;
+    let (lang, zone) = (ui.lang, ui.zone);
     let id = q.shipment.trim().to_string();
     ctx["shipment_id"] = json!(id);
     ctx["shipment"] = Value::Null;
@@ -276,7 +276,7 @@ pub async fn shipments_page<B: Backend>(
                 let status = serde_json::to_value(s.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
                 let excursions = m.state.excursions().filter(|(_, e)| e.source == cellops_cold::ExcursionSource::Shipment(s.shipment.clone())).count();
                 json!({"id": s.shipment.as_str(), "from": s.from_site.as_str(), "to": s.to_site.as_str(),
-                       "status": label(lang, "shipment_status_", &status), "packed": lang.format_time(s.packed_at),
+                       "status": label(lang, "shipment_status_", &status), "packed": lang.format_time_in(zone, s.packed_at),
                        "units": s.units.len(), "excursions": excursions})
             })
             .collect()
@@ -345,7 +345,7 @@ pub async fn shipments_page<B: Backend>(
             let kind = ep["kind"].as_str().unwrap_or("");
             let decision = e["assessment"]["decision"].as_str().unwrap_or("pending");
             json!({"id": e["excursion"], "kind": label(lang, "shipment_excursion_", kind),
-                   "start": time(lang, &ep["start"]), "end": time(lang, &ep["end"]),
+                   "start": time(lang, zone, &ep["start"]), "end": time(lang, zone, &ep["end"]),
                    "max": ep["temperature_c_max"].as_f64().map(|t| format!("{t:.1} °C")),
                    "reject": ep["reject_limit_exceeded"],
                    "assessment": label(lang, "shipment_assessment_", decision),
@@ -358,7 +358,7 @@ pub async fn shipments_page<B: Backend>(
         "from": s["from_site"], "to": s["to_site"],
         "status": label(lang, "shipment_status_", status),
         "units": s["units"], "shipper": s["shipper"], "logger": s["logger"],
-        "packed": time(lang, &s["packed_at"]), "dispatched": time(lang, &s["dispatched_at"]),
+        "packed": time(lang, zone, &s["packed_at"]), "dispatched": time(lang, zone, &s["dispatched_at"]),
         "samples": lang.format_count(samples.len() as u64),
         "plot": logger_svg(lang, &samples, limits, &episodes),
         "excursions": excursion_rows,

@@ -159,7 +159,7 @@ fn units_in_my_custody<B: Backend>(state: &AppState<B>, ui: &Ui) -> Option<Secti
                 u.code(),
                 u.location().as_str(),
                 ui.t("expires"),
-                ui.lang.format_time(u.expires_at())
+                ui.format_time(u.expires_at())
             ),
             href: Some(format!("/ui/trace?code={}", u.code())),
             warn: u.expires_at().unix_us() - now.unix_us() < EXPIRY_WARNING_US,

@@ -12,6 +12,58 @@ use std::sync::OnceLock;
 
 /// Cookie holding the chosen language (`en` or `ja`).
 pub const LANG_COOKIE: &str = "cellops_lang";
+/// Cookie holding the chosen time zone (`UTC` or `Asia/Tokyo`).
+pub const TZ_COOKIE: &str = "cellops_tz";
+
+/// A time zone dates and times are shown in. Only zones without daylight saving time, so a
+/// fixed offset is exact (Japan has had none since 1951).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    Utc,
+    Tokyo,
+}
+
+impl Zone {
+    pub const ALL: [Zone; 2] = [Zone::Tokyo, Zone::Utc];
+
+    /// The IANA name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Zone::Utc => "UTC",
+            Zone::Tokyo => "Asia/Tokyo",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Zone> {
+        Zone::ALL.into_iter().find(|z| z.name() == text)
+    }
+
+    /// What a time in this zone is labelled with.
+    pub fn abbreviation(self) -> &'static str {
+        match self {
+            Zone::Utc => "UTC",
+            Zone::Tokyo => "JST",
+        }
+    }
+
+    fn offset_us(self) -> i64 {
+        match self {
+            Zone::Utc => 0,
+            Zone::Tokyo => 9 * 3_600_000_000,
+        }
+    }
+
+    /// The zone cookie if set, else the usual zone of the language: Japan time for
+    /// Japanese, UTC for English.
+    pub fn from_headers(headers: &HeaderMap, lang: Lang) -> Zone {
+        cookie(headers, TZ_COOKIE)
+            .and_then(|z| Zone::parse(&z.replace("%2F", "/")))
+            .unwrap_or(match lang {
+                Lang::Ja => Zone::Tokyo,
+                Lang::En => Zone::Utc,
+            })
+    }
+}
 
 /// A language of the UI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,14 +136,22 @@ impl Lang {
         }
     }
 
-    /// A date and time as this language writes it, in UTC (named, so nobody mistakes it
-    /// for local time): `24 Nov 2025 16:00 UTC` / `2025年11月24日 16:00 UTC`.
+    /// A date and time as this language writes it, in UTC: `24 Nov 2025 16:00 UTC` /
+    /// `2025年11月24日 16:00 UTC`.
     pub fn format_time(self, at: Timestamp) -> String {
-        let text = at.to_string(); // canonical `YYYY-MM-DDTHH:MM:SS.ffffffZ`
+        self.format_time_in(Zone::Utc, at)
+    }
+
+    /// A date and time as this language writes it in `zone`, the zone named so nobody
+    /// mistakes it: `25 Nov 2025 01:00 JST` / `2025年11月25日 01:00 JST`.
+    pub fn format_time_in(self, zone: Zone, at: Timestamp) -> String {
+        // The instant moved by the zone's offset, written as its wall-clock time there.
+        let text = at.plus_us(zone.offset_us()).to_string(); // `YYYY-MM-DDTHH:MM:SS.ffffffZ`
+        let tz = zone.abbreviation();
         let (year, month, day, hm) = (&text[0..4], &text[5..7], &text[8..10], &text[11..16]);
         match self {
             Lang::Ja => format!(
-                "{year}年{}月{}日 {hm} UTC",
+                "{year}年{}月{}日 {hm} {tz}",
                 month.trim_start_matches('0'),
                 day.trim_start_matches('0')
             ),
@@ -102,7 +162,7 @@ impl Lang {
                 ];
                 let m: usize = month.parse().unwrap_or(1);
                 format!(
-                    "{} {} {year} {hm} UTC",
+                    "{} {} {year} {hm} {tz}",
                     day.trim_start_matches('0'),
                     MONTHS[(m.clamp(1, 12)) - 1]
                 )
@@ -113,8 +173,13 @@ impl Lang {
     /// A canonical timestamp text from JSON formatted with [`Lang::format_time`]; other text
     /// is returned unchanged.
     pub fn format_time_text(self, text: &str) -> String {
+        self.format_time_text_in(Zone::Utc, text)
+    }
+
+    /// [`Lang::format_time_text`] in `zone`.
+    pub fn format_time_text_in(self, zone: Zone, text: &str) -> String {
         match Timestamp::parse(text) {
-            Ok(at) => self.format_time(at),
+            Ok(at) => self.format_time_in(zone, at),
             Err(_) => text.to_string(),
         }
     }
@@ -176,6 +241,16 @@ mod tests {
         let at = Timestamp::parse("2025-11-04T06:05:00.000000Z").unwrap();
         assert_eq!(Lang::Ja.format_time(at), "2025年11月4日 06:05 UTC");
         assert_eq!(Lang::En.format_time(at), "4 Nov 2025 06:05 UTC");
+        assert_eq!(
+            Lang::Ja.format_time_in(Zone::Tokyo, at),
+            "2025年11月4日 15:05 JST"
+        );
+        let late = Timestamp::parse("2025-12-31T20:30:00.000000Z").unwrap();
+        assert_eq!(
+            Lang::En.format_time_in(Zone::Tokyo, late),
+            "1 Jan 2026 05:30 JST",
+            "the date turns over in Japan"
+        );
         assert_eq!(Lang::En.format_count(1_234_567), "1,234,567");
         assert_eq!(Lang::Ja.format_count(999), "999");
         assert_eq!(Lang::Ja.format_count(1000), "1,000");
@@ -192,5 +267,11 @@ mod tests {
         h.insert(header::COOKIE, "a=b; cellops_lang=en".parse().unwrap());
         assert_eq!(Lang::from_headers(&h), Lang::En);
         assert_eq!(Lang::from_headers(&HeaderMap::new()), Lang::En);
+        // The zone follows the language unless chosen.
+        assert_eq!(Zone::from_headers(&HeaderMap::new(), Lang::Ja), Zone::Tokyo);
+        assert_eq!(Zone::from_headers(&HeaderMap::new(), Lang::En), Zone::Utc);
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, "cellops_tz=UTC".parse().unwrap());
+        assert_eq!(Zone::from_headers(&h, Lang::Ja), Zone::Utc);
     }
 }

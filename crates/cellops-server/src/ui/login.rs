@@ -1,6 +1,6 @@
 //! Sign-in, sign-out, the first password change, and the language and site switch.
 
-use super::i18n::{LANG_COOKIE, Lang};
+use super::i18n::{LANG_COOKIE, Lang, TZ_COOKIE, Zone};
 use super::{SITE_COOKIE, Ui, csrf, csrf_guard, error_message, render};
 use crate::json::AppJson;
 use crate::routes::auth::{LoginBody, login as api_login, logout as api_logout};
@@ -172,6 +172,8 @@ pub struct PrefsForm {
     pub csrf: String,
     pub lang: Option<String>,
     pub site: Option<String>,
+    /// `UTC` or `Asia/Tokyo`.
+    pub tz: Option<String>,
     #[serde(default)]
     pub back: String,
 }
@@ -185,7 +187,8 @@ fn safe_back(back: &str) -> &str {
     if local { back } else { "/ui/home" }
 }
 
-/// Switches the language and/or the current site (cookies), then returns to the page.
+/// Switches the language, time zone and/or the current site (cookies), then returns to the
+/// page.
 pub async fn prefs(headers: HeaderMap, Form(form): Form<PrefsForm>) -> Response {
     let lang = Lang::from_headers(&headers);
     if let Some(refused) = csrf_guard(lang, &headers, &form.csrf) {
@@ -197,6 +200,23 @@ pub async fn prefs(headers: HeaderMap, Form(form): Form<PrefsForm>) -> Response 
         let c = format!(
             "{LANG_COOKIE}={}; SameSite=Lax; Path=/; Max-Age={YEAR_S}",
             l.code()
+        );
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    // The form submits every switch; only a zone other than the one in effect is a choice
+    // (else the zone keeps following the language: Japan time for Japanese).
+    if let Some(z) = form
+        .tz
+        .as_deref()
+        .and_then(Zone::parse)
+        .filter(|z| *z != Zone::from_headers(&headers, lang))
+    {
+        // The name holds a slash: percent-encoded in the cookie value.
+        let c = format!(
+            "{TZ_COOKIE}={}; SameSite=Lax; Path=/; Max-Age={YEAR_S}",
+            z.name().replace('/', "%2F")
         );
         if let Ok(v) = HeaderValue::from_str(&c) {
             response.headers_mut().append(header::SET_COOKIE, v);

@@ -44,7 +44,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use cellops_domain::{Role, SiteId};
 use cellops_ledger::Backend;
-use i18n::{Lang, cookie};
+use i18n::{Lang, Zone, cookie};
 use minijinja::Environment;
 use serde_json::{Value, json};
 use std::sync::OnceLock;
@@ -174,6 +174,8 @@ pub(crate) fn render(status: StatusCode, name: &str, ctx: &Value) -> Response {
 pub struct Ui {
     pub caller: Caller,
     pub lang: Lang,
+    /// The time zone dates and times are shown in.
+    pub zone: Zone,
     /// The site the user works at now, `None` for a user without roles.
     pub site: Option<SiteId>,
     pub csrf: String,
@@ -187,6 +189,7 @@ impl<B: Backend> FromRequestParts<AppState<B>> for Ui {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState<B>) -> Result<Ui, Response> {
         let lang = Lang::from_headers(&parts.headers);
+        let zone = Zone::from_headers(&parts.headers, lang);
         let caller = match Caller::from_request_parts(parts, state).await {
             Ok(c) => c,
             Err(e) if e.status == StatusCode::UNAUTHORIZED => {
@@ -216,6 +219,7 @@ impl<B: Backend> FromRequestParts<AppState<B>> for Ui {
         Ok(Ui {
             caller,
             lang,
+            zone,
             site,
             csrf,
             back,
@@ -355,6 +359,16 @@ impl Ui {
         self.lang.t(key)
     }
 
+    /// A date and time in the user's language and time zone.
+    pub fn format_time(&self, at: cellops_domain::Timestamp) -> String {
+        self.lang.format_time_in(self.zone, at)
+    }
+
+    /// A canonical timestamp text in the user's language and time zone; other text as is.
+    pub fn format_time_text(&self, text: &str) -> String {
+        self.lang.format_time_text_in(self.zone, text)
+    }
+
     /// The site as text for API bodies ("" when the user has no site: the API then names
     /// the problem).
     pub fn site_text(&self) -> String {
@@ -382,6 +396,8 @@ impl Ui {
         json!({
             "t": self.lang.texts(),
             "lang": self.lang.code(),
+            "zone": self.zone.name(),
+            "zones": Zone::ALL.iter().map(|z| z.name()).collect::<Vec<_>>(),
             "title": self.t(title_key),
             "user": {"id": self.caller.user.id, "name": self.caller.user.full_name, "roles": roles},
             "sites": self.caller.user.sites().iter().map(|s| s.to_string()).collect::<Vec<_>>(),
@@ -469,7 +485,7 @@ mod tests {
 
     fn base(lang: Lang) -> Value {
         json!({
-            "t": lang.texts(), "lang": lang.code(), "title": "T",
+            "t": lang.texts(), "lang": lang.code(), "title": "T", "zone": "Asia/Tokyo", "zones": ["Asia/Tokyo", "UTC"],
             "user": {"id": "op", "name": "Op", "roles": ["r"]},
             "sites": ["cpc", "hosp"], "site": "cpc", "csrf": "c", "back": "/ui/home",
             "nav": [{"href": "/ui/home", "label": "H", "active": true}], "signed_in": true,

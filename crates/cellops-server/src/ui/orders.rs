@@ -99,7 +99,7 @@ async fn timeline_records<B: Backend>(
 
 fn time(ui: &Ui, v: &Value) -> String {
     v.as_str()
-        .map(|t| ui.lang.format_time_text(t))
+        .map(|t| ui.format_time_text(t))
         .unwrap_or_else(|| "—".to_string())
 }
 

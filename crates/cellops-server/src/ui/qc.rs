@@ -143,7 +143,7 @@ fn batch_view<B: Backend>(state: &AppState<B>, ui: &Ui, batch: &str) -> Option<V
                     };
                     json!({
                         "value": r.value.text(), "pass": pass, "reason": reason,
-                        "analyst": r.analyst, "at": ui.lang.format_time(r.recorded_at),
+                        "analyst": r.analyst, "at": ui.format_time(r.recorded_at),
                         "seq": r.seq,
                     })
                 });

@@ -64,7 +64,7 @@ pub async fn page<B: Backend>(
                 .map(|i| {
                     json!({
                         "order": i["order"], "patient": i["patient"], "unit": i["unit"],
-                        "at": ui.lang.format_time_text(i["at"].as_str().unwrap_or("")),
+                        "at": ui.format_time_text(i["at"].as_str().unwrap_or("")),
                     })
                 })
                 .collect();

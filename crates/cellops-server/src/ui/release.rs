@@ -41,9 +41,7 @@ fn status_view(ui: &Ui, s: &Value) -> Value {
     let status = s["status"].as_str().unwrap_or("not_released");
     let mut text = ui.t(&format!("release_status_{status}"));
     if let Some(by) = s["signed_by"].as_str() {
-        let at = ui
-            .lang
-            .format_time_text(s["signed_at"].as_str().unwrap_or(""));
+        let at = ui.format_time_text(s["signed_at"].as_str().unwrap_or(""));
         text = format!("{text} · {by} · {at}");
     }
     for key in ["pending_tests", "failed_tests"] {

@@ -23,7 +23,7 @@ const EVENT_COLUMNS: [&str; 4] = ["type", "version", "at", "by"];
 /// A JSON value as one line of text; timestamps in the user's format.
 fn value_text(ui: &Ui, v: &Value) -> String {
     match v {
-        Value::String(s) => ui.lang.format_time_text(s),
+        Value::String(s) => ui.format_time_text(s),
         Value::Null => "—".to_string(),
         Value::Array(a) => a
             .iter()

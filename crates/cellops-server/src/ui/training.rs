@@ -71,8 +71,7 @@ pub(crate) async fn home_section<B: Backend>(state: &AppState<B>, ui: &Ui) -> Op
                 e["name"].as_str().unwrap_or(""),
                 e["qualification"].as_str().unwrap_or(""),
                 ui.t("expires"),
-                ui.lang
-                    .format_time_text(e["expires_at"].as_str().unwrap_or(""))
+                ui.format_time_text(e["expires_at"].as_str().unwrap_or(""))
             ),
             href: Some("/ui/training".to_string()),
             warn: true,
@@ -124,7 +123,7 @@ pub async fn page<B: Backend>(State(state): State<AppState<B>>, ui: Ui) -> Respo
                     json!({
                         "status": status,
                         "label": ui.t(&format!("training_status_{status}")),
-                        "expires": c["expires_at"].as_str().map(|t| ui.lang.format_time_text(t)),
+                        "expires": c["expires_at"].as_str().map(|t| ui.format_time_text(t)),
                     })
                 })
                 .collect();
@@ -134,7 +133,7 @@ pub async fn page<B: Backend>(State(state): State<AppState<B>>, ui: Ui) -> Respo
     ctx["matrix"] = json!({
         "qualifications": report["qualifications"],
         "rows": rows,
-        "at": ui.lang.format_time_text(report["at"].as_str().unwrap_or("")),
+        "at": ui.format_time_text(report["at"].as_str().unwrap_or("")),
     });
     let expiring: Vec<Value> = expiring_list(&state, &ui)
         .await
@@ -143,7 +142,7 @@ pub async fn page<B: Backend>(State(state): State<AppState<B>>, ui: Ui) -> Respo
         .map(|e| {
             json!({
                 "name": e["name"], "qualification": e["qualification"],
-                "expires": ui.lang.format_time_text(e["expires_at"].as_str().unwrap_or("")),
+                "expires": ui.format_time_text(e["expires_at"].as_str().unwrap_or("")),
                 "days_left": e["days_left"],
             })
         })

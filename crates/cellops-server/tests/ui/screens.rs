@@ -143,16 +143,37 @@ async fn the_language_switch_shows_japanese_with_japanese_dates_and_no_english_f
         }
         b.screenshot(shot).await;
     }
-    // Dates in Japanese form on the trace page (expiry 2025-12-31).
+    // Dates in Japanese form and Japan time on the trace page (expiry 2025-12-31 00:00 UTC).
     b.goto(&format!("/ui/trace?code={code}")).await;
     assert!(
         b.text("#trace-unit")
             .await
-            .contains("2025年12月31日 00:00 UTC"),
+            .contains("2025年12月31日 09:00 JST"),
         "{}",
         b.text("#trace-unit").await
     );
     assert!(b.text("#who").await.contains("施設"));
+    // The user may choose another zone: UTC, named.
+    b.find("#tz-select option[value='UTC']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.find("#tz-select option[value='UTC'][selected]").await;
+    let unit = b.text("#trace-unit").await;
+    assert!(unit.contains("2025年12月31日 00:00 UTC"), "{unit}");
+    // English follows UTC by default; the chosen zone stays when the language changes.
+    b.find("#lang-select option[value='en']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.find("html[lang='en'] #trace-unit").await;
+    assert!(
+        b.text("#trace-unit")
+            .await
+            .contains("31 Dec 2025 00:00 UTC")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
