@@ -40,6 +40,12 @@ pub struct Inner<B: Backend> {
     pub clock: Arc<dyn Clock>,
     pub rng: Mutex<StdRng>,
     pub metrics: Metrics,
+    /// Held for a whole sync: two syncs at once would read the same starting seq and feed
+    /// the same records to the read models twice.
+    sync_lock: Mutex<()>,
+    /// Password checks that succeeded in the last minutes (see
+    /// [`crate::credentials::RecentlyVerified`]).
+    pub recently_verified: crate::credentials::RecentlyVerified,
     pub config: ServerConfig,
 }
 
@@ -70,6 +76,8 @@ impl<B: Backend> AppState<B> {
         rng: StdRng,
         config: ServerConfig,
     ) -> AppState<B> {
+        let mut rng = rng;
+        let recently_verified = crate::credentials::RecentlyVerified::new(&mut rng);
         AppState {
             inner: Arc::new(Inner {
                 ledger,
@@ -82,6 +90,8 @@ impl<B: Backend> AppState<B> {
                 clock,
                 rng: Mutex::new(rng),
                 metrics: Metrics::new(),
+                sync_lock: Mutex::new(()),
+                recently_verified,
                 config,
             }),
         }
@@ -100,6 +110,7 @@ impl<B: Backend> AppState<B> {
 
     /// Brings the read models up to the ledger (other processes may have appended).
     pub fn sync_blocking(&self) -> ApiResult<()> {
+        let _one_at_a_time = self.sync_lock.lock().expect("sync lock");
         loop {
             let after = self.accounts.lock().expect("accounts lock").last_seq();
             let records = self

@@ -4,7 +4,7 @@ use crate::accounts::{FAILURES_BEFORE_LOCK_MAX, UserPayload};
 use crate::auth::{Caller, SESSION_COOKIE};
 use crate::credentials::{
     check_password_policy, hash_password, new_token, secret_name_password,
-    secret_name_session_seen, token_hash, verify_password,
+    secret_name_session_seen, token_hash,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::json::AppJson;
@@ -65,7 +65,7 @@ pub async fn check_password<B: Backend>(
             let phc = phc.unwrap_or_else(|| {
                 "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_string()
             });
-            Ok(verify_password(&password, &phc))
+            Ok(s.recently_verified.verify(&password, &phc))
         })
         .await?;
     let usable = user.as_ref().is_some_and(|u| u.active && !u.locked);
