@@ -179,7 +179,7 @@ impl Bank {
             Some(pair) => pair,
             None => {
                 self.shippers += 1;
-                let pair = if self.shippers == 1 {
+                if self.shippers == 1 {
                     (SHIPPER.to_string(), LOGGER.to_string())
                 } else {
                     let n = self.shippers;
@@ -203,8 +203,7 @@ impl Bank {
                     )
                     .await?;
                     pair
-                };
-                pair
+                }
             }
         };
         self.in_use.insert(shipper.clone(), logger.clone());

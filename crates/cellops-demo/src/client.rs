@@ -35,6 +35,8 @@ pub struct Client<B: Backend> {
     router: axum::Router,
     /// Wall-clock latency of each call, microseconds (benchmark only; never used by logic).
     pub latencies_us: Vec<u64>,
+    /// Total latency and calls per route (method and path with ids blanked), microseconds.
+    pub by_route: std::collections::BTreeMap<String, (u64, u64)>,
 }
 
 impl<B: Backend> Client<B> {
@@ -44,6 +46,7 @@ impl<B: Backend> Client<B> {
             state,
             router,
             latencies_us: Vec::new(),
+            by_route: std::collections::BTreeMap::new(),
         }
     }
 
@@ -83,8 +86,11 @@ impl<B: Backend> Client<B> {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(';').next().unwrap_or("").to_string());
         let bytes = response.into_body().collect().await?.to_bytes();
-        self.latencies_us
-            .push(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+        let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.latencies_us.push(us);
+        let slot = self.by_route.entry(route_of(method, path)).or_default();
+        slot.0 += us;
+        slot.1 += 1;
         let mut body = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).to_string()));
         if let (Some(c), Value::Object(map)) = (cookie, &mut body) {
@@ -110,6 +116,35 @@ impl<B: Backend> Client<B> {
         let r = self.call("GET", path, None, Some(auth)).await?;
         ok(step, r)
     }
+}
+
+/// `POST /api/batches/{}/simulate`: the path with its ids blanked (segments after a known
+/// collection name), for per-route totals.
+fn route_of(method: &str, path: &str) -> String {
+    let path = path.split('?').next().unwrap_or(path);
+    let mut out = String::from(method);
+    let mut previous = "";
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        let blank = matches!(
+            previous,
+            "batches"
+                | "orders"
+                | "units"
+                | "shipments"
+                | "shippers"
+                | "excursions"
+                | "recipes"
+                | "deviations"
+                | "storage"
+                | "lots"
+                | "steps"
+                | "release-at-risk"
+        ) && !matches!(segment, "put-away" | "retrieve" | "derive");
+        out.push('/');
+        out.push_str(if blank { "{}" } else { segment });
+        previous = segment;
+    }
+    out
 }
 
 fn ok(step: &str, r: Reply) -> anyhow::Result<Value> {

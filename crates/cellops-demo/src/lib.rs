@@ -177,16 +177,13 @@ pub async fn run<B: Backend>(
             p.ordered_at = p.due;
         }
     }
-    loop {
-        let Some(i) = patients
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| !p.done())
-            .min_by_key(|(i, p)| (p.due, *i))
-            .map(|(i, _)| i)
-        else {
-            break;
-        };
+    while let Some(i) = patients
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !p.done())
+        .min_by_key(|(i, p)| (p.due, *i))
+        .map(|(i, _)| i)
+    {
         while patients[i].due >= next_training {
             net.advance_to(next_training);
             requalified += training::requalify_expiring(net, TRAINING_HORIZON_DAYS).await?;
@@ -229,11 +226,11 @@ pub async fn run<B: Backend>(
             .filter(|p| p.product == product)
             .filter_map(Patient::vein_to_vein_days)
             .collect();
-        if let Some(s) = summary.products.get_mut(product.as_str()) {
-            if !days.is_empty() {
-                s.vein_to_vein_days_mean = Some(days.iter().sum::<f64>() / days.len() as f64);
-                s.vein_to_vein_days_max = days.iter().copied().reduce(f64::max);
-            }
+        if let Some(s) = summary.products.get_mut(product.as_str())
+            && !days.is_empty()
+        {
+            s.vein_to_vein_days_mean = Some(days.iter().sum::<f64>() / days.len() as f64);
+            s.vein_to_vein_days_max = days.iter().copied().reduce(f64::max);
         }
     }
     Ok(summary)

@@ -66,6 +66,32 @@ pub struct Network<B: Backend> {
     next_id: u32,
 }
 
+/// Loads the demo people and their training history at `now` unless the database already
+/// has users. Blocking.
+pub fn seed_people<B: Backend>(
+    state: &AppState<B>,
+    seed: u64,
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed);
+    state
+        .sync_blocking()
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let any_user = state
+        .accounts
+        .lock()
+        .expect("accounts lock")
+        .users()
+        .next()
+        .is_some();
+    seed_demo(&state.ledger, &mut rng, any_user)?;
+    cellops_server::routes::training::seed_demo_training(&state.ledger, &mut rng, now)?;
+    state
+        .sync_blocking()
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    Ok(())
+}
+
 /// When the demo's simulated clock starts.
 pub fn demo_epoch() -> Timestamp {
     Timestamp::from_unix_us(1_764_000_000_000_000).expect("a valid instant")
@@ -106,26 +132,13 @@ impl<B: Backend> Network<B> {
         );
         let blocking = state.clone();
         let now = clock.now();
-        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-            let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed);
-            blocking
-                .sync_blocking()
-                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-            let any_user = blocking
-                .accounts
-                .lock()
-                .expect("accounts lock")
-                .users()
-                .next()
-                .is_some();
-            seed_demo(&blocking.ledger, &mut rng, any_user)?;
-            cellops_server::routes::training::seed_demo_training(&blocking.ledger, &mut rng, now)?;
-            blocking
-                .sync_blocking()
-                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-            Ok(())
-        })
-        .await??;
+        tokio::task::spawn_blocking(move || seed_people(&blocking, seed, now)).await??;
+        Network::attach(state, clock).await
+    }
+
+    /// The network on a running server's state whose clock is `clock` (the people already
+    /// loaded, see [`seed_people`]): sets up the recipes and cold-chain assets if missing.
+    pub async fn attach(state: AppState<B>, clock: Arc<SimClock>) -> anyhow::Result<Network<B>> {
         let mut network = Network {
             client: Client::new(state),
             clock,

@@ -5,7 +5,7 @@ use crate::bench::{BenchReport, BenchResult};
 #[derive(clap::Args)]
 pub struct BenchArgs {
     /// Area to measure: ledger, scan, twin, culture, coldchain, crash, release, recall,
-    /// schedule, ui.
+    /// network, schedule, ui.
     pub area: String,
     /// Print one JSON object on stdout instead of human-readable lines.
     #[arg(long)]
@@ -34,6 +34,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         "crash" => crate::bench_crash::run(args.cycles, args.quick, args.json)?,
         "release" => (None, crate::bench_release::run(args.quick)?),
         "recall" => (None, crate::bench_recall::run(args.quick)?),
+        "network" => (
+            Some("sqlite".to_string()),
+            crate::bench_network::run(args.quick)?,
+        ),
         "ui" => (
             Some("sqlite".to_string()),
             crate::bench_ui::run(args.quick)?,
@@ -41,7 +45,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         "schedule" => (None, crate::bench_schedule::run(args.quick)?),
         other => {
             anyhow::bail!(
-                "unknown bench area {other:?}: choose one of ledger, scan, twin, culture, coldchain, crash, release, recall, schedule, ui"
+                "unknown bench area {other:?}: choose one of ledger, scan, twin, culture, coldchain, crash, release, recall, network, schedule, ui"
             )
         }
     };

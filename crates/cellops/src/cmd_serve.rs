@@ -17,9 +17,14 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// Load demo data (users at a CPC, a hospital and a QC lab) into an empty database.
+    /// Load the demo network into an empty database: its people (printed passwords) and
+    /// their training, and the history of its patients of all three products, vein to vein,
+    /// run first in a simulated clock ending now.
     #[arg(long)]
     pub demo: bool,
+    /// With --demo: simulated days of patient history to run before serving (0: none).
+    #[arg(long, default_value_t = 120)]
+    pub demo_history_days: u64,
     /// Sign a checkpoint after this many records…
     #[arg(long, default_value_t = 1000)]
     pub checkpoint_every_records: u64,
@@ -74,10 +79,45 @@ pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
     crate::with_backend!(&url, B => serve::<B>(&url, &args))
 }
 
+/// Fewest days of demo history: the demo patients' flows take about 85 simulated days.
+const DEMO_HISTORY_DAYS_MIN: u64 = 100;
+
+/// The server's clock: the wall clock, except while `serve --demo` runs the demo network's
+/// history in simulated time (which ends before the wall clock's now, so time never runs
+/// backwards in the ledger).
+struct DemoHistoryClock {
+    simulated: Arc<cellops_domain::SimClock>,
+    replaying: std::sync::atomic::AtomicBool,
+}
+
+impl cellops_domain::Clock for DemoHistoryClock {
+    fn now(&self) -> cellops_domain::Timestamp {
+        if self.replaying.load(std::sync::atomic::Ordering::SeqCst) {
+            self.simulated.now()
+        } else {
+            WallClock.now()
+        }
+    }
+}
+
 fn serve<B: Backend>(url: &str, args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
+    use cellops_domain::Clock;
+    if args.demo_history_days != 0 && args.demo_history_days < DEMO_HISTORY_DAYS_MIN {
+        anyhow::bail!(
+            "--demo-history-days {}: the demo patients need at least {DEMO_HISTORY_DAYS_MIN} days (or 0 for none)",
+            args.demo_history_days
+        );
+    }
+    let history_us = i64::try_from(args.demo_history_days)? * 86_400_000_000;
+    let clock = Arc::new(DemoHistoryClock {
+        simulated: Arc::new(cellops_domain::SimClock::new(
+            WallClock.now().plus_us(-history_us),
+        )),
+        replaying: std::sync::atomic::AtomicBool::new(false),
+    });
     let ledger = Ledger::<B>::open(
         url,
-        Arc::new(WallClock),
+        clock.clone(),
         database::ledger_config(args.checkpoint_every_records, args.checkpoint_every_seconds),
     )?;
     let facilities = if args.facilities.is_empty() && args.demo {
@@ -92,9 +132,16 @@ fn serve<B: Backend>(url: &str, args: &ServeArgs) -> anyhow::Result<std::process
             .collect::<anyhow::Result<Vec<_>>>()?
     };
     let rng = rand::rngs::StdRng::from_entropy();
+    // A new demo database replays the network's history first, in simulated time.
+    let replay = args.demo && args.demo_history_days > 0 && ledger.size() == 0;
+    if replay {
+        clock
+            .replaying
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
     let state = AppState::new(
         ledger,
-        Arc::new(WallClock),
+        clock.clone(),
         rng,
         ServerConfig {
             secure_cookies: args.secure_cookies,
@@ -150,6 +197,35 @@ fn serve<B: Backend>(url: &str, args: &ServeArgs) -> anyhow::Result<std::process
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    if replay {
+        let started = std::time::Instant::now();
+        let history = runtime.block_on(async {
+            let mut net =
+                cellops_demo::network::Network::attach(state.clone(), clock.simulated.clone())
+                    .await?;
+            let plan = cellops_demo::demo_plan(net.now());
+            cellops_demo::run(&mut net, plan).await
+        });
+        anyhow::ensure!(
+            clock.simulated.now() <= WallClock.now(),
+            "the demo history ran past now: give a larger --demo-history-days"
+        );
+        clock
+            .replaying
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        match history {
+            Ok(summary) => {
+                println!(
+                    "demo history: {} simulated days of patients in {:.0} s:",
+                    args.demo_history_days,
+                    started.elapsed().as_secs_f64()
+                );
+                print!("{}", summary.to_text());
+            }
+            // The server still starts: the people and what was recorded are there.
+            Err(e) => eprintln!("demo history stopped: {e:#}"),
+        }
+    }
     let ledger = state.ledger.clone();
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen)

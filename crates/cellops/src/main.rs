@@ -8,6 +8,7 @@ mod bench_coldchain;
 mod bench_crash;
 mod bench_culture;
 mod bench_ledger;
+mod bench_network;
 mod bench_recall;
 mod bench_release;
 mod bench_scan;
@@ -16,6 +17,7 @@ mod bench_twin;
 mod bench_ui;
 mod cmd_bench;
 mod cmd_coa;
+mod cmd_demo;
 mod cmd_device;
 mod cmd_isbt;
 mod cmd_label;
@@ -72,6 +74,9 @@ enum Command {
     Coa(cmd_coa::CoaArgs),
     /// Temperature loggers: check a logger file, or import it into a shipment on a server.
     Logger(cmd_logger::LoggerArgs),
+    /// The demo network's patients of all three products, vein to vein in a simulated clock,
+    /// headless; prints a summary per product.
+    Demo(cmd_demo::DemoArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -90,6 +95,7 @@ fn main() -> std::process::ExitCode {
         Command::Training(args) => cmd_training::run(args),
         Command::Coa(args) => cmd_coa::run(args),
         Command::Logger(args) => cmd_logger::run(args),
+        Command::Demo(args) => cmd_demo::run(args),
     };
     match result {
         Ok(code) => code,

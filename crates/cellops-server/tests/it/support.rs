@@ -1,7 +1,6 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use cellops_domain::{Clock, Role, SimClock, SiteId, Timestamp};
-use cellops_ledger::postgres::Postgres;
 use cellops_ledger::sqlite::Sqlite;
 use cellops_ledger::{Backend, Ledger, LedgerConfig};
 use cellops_server::provision::{NewUser, add_user};
@@ -14,29 +13,12 @@ use tower::ServiceExt;
 
 pub const PASSWORD: &str = "long enough passphrase";
 
-/// An app on a fresh ledger: SQLite in a temp dir ([`TestApp::new`]) or a fresh PostgreSQL
-/// database on the real server ([`TestApp::new_postgres`]).
+/// An app on a fresh ledger in a simulated clock: SQLite in a temp dir ([`TestApp::new`],
+/// [`TestApp::demo`]) or any URL ([`TestApp::demo_on`]).
 pub struct TestApp<B: Backend = Sqlite> {
     pub state: AppState<B>,
     pub clock: Arc<SimClock>,
     _dir: Option<tempfile::TempDir>,
-    /// (admin URL, database) to drop when the test ends.
-    pg_database: Option<(String, String)>,
-}
-
-impl<B: Backend> Drop for TestApp<B> {
-    fn drop(&mut self) {
-        if let Some((admin, name)) = self.pg_database.take() {
-            // On a plain thread: the synchronous client must not run inside the runtime.
-            let _ = std::thread::spawn(move || {
-                if let Ok(mut c) = postgres::Client::connect(&admin, postgres::NoTls) {
-                    let _ =
-                        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-                }
-            })
-            .join();
-        }
-    }
 }
 
 pub struct Reply {
@@ -88,26 +70,6 @@ fn open_app<B: Backend>(
     (state, clock)
 }
 
-/// Makes a fresh database on the real PostgreSQL server; returns (admin URL, name, URL).
-fn fresh_pg_database() -> (String, String, String) {
-    let admin = std::env::var("CELLOPS_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let name = format!(
-        "cellops_it_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    );
-    let mut c = postgres::Client::connect(&admin, postgres::NoTls)
-        .expect("PostgreSQL at 127.0.0.1:5432 (scripts/setup-test-deps starts it)");
-    c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .unwrap();
-    c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-    let base = admin.rsplit_once('/').unwrap().0;
-    let url = format!("{base}/{name}");
-    (admin, name, url)
-}
-
 impl TestApp<Sqlite> {
     /// The demo network on a fresh SQLite ledger.
     pub fn demo() -> TestApp<Sqlite> {
@@ -115,18 +77,6 @@ impl TestApp<Sqlite> {
             let dir = tempfile::tempdir().unwrap();
             let url = format!("sqlite://{}", dir.path().join("t.db").display());
             TestApp::<Sqlite>::demo_on(&url, Some(dir))
-        })
-    }
-}
-
-impl TestApp<Postgres> {
-    /// The demo network on a fresh PostgreSQL database.
-    pub fn demo_postgres() -> TestApp<Postgres> {
-        tokio::task::block_in_place(|| {
-            let (admin, name, url) = fresh_pg_database();
-            let mut app = TestApp::<Postgres>::demo_on(&url, None);
-            app.pg_database = Some((admin, name));
-            app
         })
     }
 }
@@ -169,7 +119,6 @@ impl<B: Backend> TestApp<B> {
             state,
             clock,
             _dir: dir,
-            pg_database: None,
         }
     }
 
@@ -272,7 +221,6 @@ impl<B: Backend> TestApp<B> {
             state,
             clock,
             _dir: dir,
-            pg_database: None,
         }
     }
 
