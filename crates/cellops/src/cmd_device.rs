@@ -71,7 +71,8 @@ struct FaultArgs {
     server: String,
     /// An API token of an operator, site admin or trainer at the batch's site
     /// (`POST /api/auth/tokens`); or set CELLOPS_TOKEN.
-    #[arg(long)]
+    /// (A token may begin with "-": it is read as a value, not an option.)
+    #[arg(long, allow_hyphen_values = true)]
     token: Option<String>,
 }
 

@@ -76,8 +76,9 @@ pub enum LoggerCommand {
         #[arg(long, default_value = "127.0.0.1:8080")]
         server: String,
         /// An API token of a user at the shipment's origin or destination site
-        /// (`cellops user token` / `POST /api/auth/tokens`); or set CELLOPS_TOKEN.
-        #[arg(long)]
+        /// (`cellops user token` / `POST /api/auth/tokens`); or set CELLOPS_TOKEN. (A token
+        /// may begin with "-": it is read as a value, not an option.)
+        #[arg(long, allow_hyphen_values = true)]
         token: Option<String>,
         #[command(flatten)]
         format: FormatArgs,

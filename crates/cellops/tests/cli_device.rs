@@ -88,7 +88,11 @@ impl Session {
 fn device_fault_injects_through_the_running_servers_api() {
     let db = SqliteDb::new();
     let logs = tempfile::tempdir().unwrap();
-    let server = Server::start(&db.url(), &["--demo"], logs.path());
+    let server = Server::start(
+        &db.url(),
+        &["--demo", "--demo-history-days", "0"],
+        logs.path(),
+    );
     let addr = server.addr;
     let op = Session::demo(addr, "op-tanaka");
     let qa = Session::demo(addr, "qa-ito");

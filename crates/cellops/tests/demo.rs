@@ -1,0 +1,74 @@
+//! The README's first command and the headless demo, as the real binary: `cellops serve
+//! --demo` runs the demo network's patient history before serving (every patient infused,
+//! visible through the API to the hospital, not to the licensee), and `cellops demo --until
+//! done` prints a summary per product with the ledger verified.
+
+mod common;
+
+use common::{Server, SqliteDb, cellops, http};
+use serde_json::{Value, json};
+
+fn login(addr: std::net::SocketAddr, user: &str) -> String {
+    let body = json!({"user_id": user, "password": cellops_server::provision::demo_password(user)})
+        .to_string();
+    let r = http(addr, "POST", "/api/auth/login", &[], Some(&body)).unwrap();
+    assert_eq!(r.status, 200, "login {user}: {}", r.text());
+    r.header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn get(addr: std::net::SocketAddr, cookie: &str, path: &str) -> (u16, Value) {
+    let r = http(addr, "GET", path, &[("Cookie", cookie)], None).unwrap();
+    (r.status, r.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn serve_demo_runs_the_network_history_before_serving() {
+    let db = SqliteDb::new();
+    let logs = tempfile::tempdir().unwrap();
+    let server = Server::start(&db.url(), &["--demo"], logs.path());
+    let out = server.stdout_text();
+    assert!(out.contains("demo history: 120 simulated days"), "{out}");
+    for product in ["prime-car-t", "bm-msc", "allo-car-t"] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(product) && l.contains("infused   2")),
+            "{product}: {out}"
+        );
+    }
+    let doctor = login(server.addr, "dr-yamada");
+    let (status, orders) = get(server.addr, &doctor, "/api/orders?site=hosp-kyoto");
+    assert_eq!(status, 200, "{orders}");
+    let orders = orders["orders"].as_array().unwrap();
+    assert_eq!(orders.len(), 3, "{orders:?}");
+    let id = orders[0]["order"].as_str().unwrap();
+    let (_, order) = get(server.addr, &doctor, &format!("/api/orders/{id}"));
+    assert_eq!(order["stage"], "infused", "{order}");
+    // The licensee company sees none of the hospital's patients.
+    let licensee = login(server.addr, "lic-admin");
+    let (status, _) = get(server.addr, &licensee, &format!("/api/orders/{id}"));
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn demo_until_done_prints_a_summary_per_product() {
+    let out = cellops(&["demo", "--until", "done"], None);
+    let out = out.expect_code(0, "cellops demo");
+    for product in ["prime-car-t", "bm-msc", "allo-car-t"] {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.starts_with(product) && l.contains("patients   2")),
+            "{product}: {}",
+            out.stdout
+        );
+    }
+    assert!(out.stdout.contains("ledger verified:"), "{}", out.stdout);
+    // Bad input names the argument and the fix.
+    let bad = cellops(&["demo", "--until", "tomorrow"], None);
+    assert!(bad.stderr.contains("--until done"), "{}", bad.stderr);
+}
