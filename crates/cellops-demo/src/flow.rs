@@ -73,6 +73,9 @@ pub struct Scenario {
     pub release_at_risk: bool,
     /// The operator whose media fill failed tries to run the batch and is refused.
     pub unqualified_operator: bool,
+    /// The excursion's deviation is left for QA (the test does it by hand): until QA closes
+    /// it, the cold chain blocks thaw, bedside and infusion.
+    pub excursion_left_open: bool,
 }
 
 /// Where a patient's flow stands: the step due next.
@@ -566,7 +569,11 @@ impl Patient {
                 json!({"format": "generic", "csv": csv}),
             )
             .await?;
-        for e in r["excursions"].as_array().into_iter().flatten() {
+        let excursions = match self.scenario.excursion_left_open {
+            true => None,
+            false => r["excursions"].as_array(),
+        };
+        for e in excursions.into_iter().flatten() {
             // The excursion's deviation: QA investigates, assesses, and closes it with an
             // e-signature, which puts the assessment in force.
             let id = text(e, "excursion")?;

@@ -154,6 +154,66 @@ async fn every_refusal_of_the_order_flow_is_named_and_recorded() {
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
     assert!(r.message().contains("not released"), "{}", r.message());
 
+    // A shipment with an excursion QA has not closed: the cold chain blocks the thaw (and so
+    // bedside and infusion) until QA investigates, assesses and closes its deviation.
+    let mut r = Patient::new(
+        Product::PrimeCarT,
+        osaka,
+        Scenario {
+            excursion: true,
+            excursion_left_open: true,
+            ..Scenario::default()
+        },
+        net.now(),
+    );
+    walk_to(&mut net, &mut bank, &mut r, "infuse").await;
+    let blocked = milestone(&mut net, osaka.nurses[0], &r.order, osaka.site, "thawed").await;
+    assert_eq!(blocked.status, StatusCode::CONFLICT, "{:?}", blocked.body);
+    assert!(
+        blocked.message().contains("excursion"),
+        "{}",
+        blocked.message()
+    );
+    let excursions = net
+        .get("excursions", QA, &format!("/api/excursions?site={CPC}"))
+        .await
+        .unwrap();
+    let open: Vec<String> = excursions["excursions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e.to_string().contains(&r.product_unit))
+        .map(|e| e["excursion"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(open.len(), 1, "{excursions:#}");
+    let base = format!("/api/excursions/{}", open[0]);
+    net.post(
+        "investigate",
+        QA,
+        &format!("{base}/investigate"),
+        json!({"findings": "lid opened at the hub"}),
+    )
+    .await
+    .unwrap();
+    net.post(
+        "assess",
+        QA,
+        &format!("{base}/assess"),
+        json!({"decision": "accept", "justification": "brief rise, far below the reject limit"}),
+    )
+    .await
+    .unwrap();
+    net.post(
+        "close",
+        QA,
+        &format!("{base}/close"),
+        Network::<Sqlite>::signature(QA),
+    )
+    .await
+    .unwrap();
+    let thawed = milestone(&mut net, osaka.nurses[0], &r.order, osaka.site, "thawed").await;
+    assert_eq!(thawed.status, StatusCode::OK, "{:?}", thawed.body);
+
     // The first patient's product reaches the hospital and is thawed.
     walk_to(&mut net, &mut bank, &mut p, "infuse").await;
     let path = format!("/api/orders/{order_id}");

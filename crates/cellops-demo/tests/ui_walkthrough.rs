@@ -114,6 +114,9 @@ async fn an_autologous_order_walks_to_infusion_in_the_browser_and_a_wrong_wristb
     let base = browser::listen(cellops_server::app(net.state().clone())).await;
     let b = Browser::start(&base).await;
     b.login(nurse).await;
+    // Home: the product waiting at the hospital is what needs the nurse now.
+    b.find(&format!("main li.warn a[href='/ui/orders?order={order}']"))
+        .await;
 
     // The hospital's orders list the patient's order, at the hospital, thaw next.
     b.click_nav("nav a[href='/ui/orders']").await;

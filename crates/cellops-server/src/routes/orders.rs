@@ -657,6 +657,12 @@ pub async fn milestone<B: Backend>(
     state.sync().await?;
     let order = order_snapshot(&state, &id)?;
     require_order_site(&caller, &order)?;
+    // Thawing is irreversible: not while the cold chain blocks the unit.
+    if milestone == Milestone::Thawed
+        && let Some(product) = order.product_unit
+    {
+        require_cold_chain_clear(&state, &caller, &id, "thaw", &site, &product).await?;
+    }
     let now = state.clock.now();
     let by = user_id(&caller)?;
     let command = RecordMilestone {
