@@ -117,6 +117,8 @@ pub struct Patient {
     /// Batches that failed.
     pub failed_batches: u32,
     pub refusals: u32,
+    /// Temperature excursions found in this patient's shipments.
+    pub excursions: u32,
     pub ordered_at: Timestamp,
     pub collected_at: Option<Timestamp>,
     pub infused_at: Option<Timestamp>,
@@ -141,6 +143,7 @@ impl Patient {
             dispatched_at: due,
             failed_batches: 0,
             refusals: 0,
+            excursions: 0,
             ordered_at: due,
             collected_at: None,
             infused_at: None,
@@ -569,6 +572,7 @@ impl Patient {
                 json!({"format": "generic", "csv": csv}),
             )
             .await?;
+        self.excursions += r["excursions"].as_array().map_or(0, |e| e.len() as u32);
         let excursions = match self.scenario.excursion_left_open {
             true => None,
             false => r["excursions"].as_array(),

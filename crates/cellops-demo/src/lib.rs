@@ -109,6 +109,7 @@ pub struct ProductSummary {
     pub batches: usize,
     pub failed_batches: usize,
     pub refusals: usize,
+    pub excursions: usize,
     pub vein_to_vein_days_mean: Option<f64>,
     pub vein_to_vein_days_max: Option<f64>,
 }
@@ -132,12 +133,13 @@ impl Summary {
         let mut out = String::new();
         for (product, s) in &self.products {
             out.push_str(&format!(
-                "{product:<12} patients {:>3}  infused {:>3}  batches {:>3}  failed {:>2}  refusals {:>2}  vein-to-vein days mean {}  max {}\n",
+                "{product:<12} patients {:>3}  infused {:>3}  batches {:>3}  failed {:>2}  refusals {:>2}  excursions {:>2}  vein-to-vein days mean {}  max {}\n",
                 s.patients,
                 s.infused,
                 s.batches,
                 s.failed_batches,
                 s.refusals,
+                s.excursions,
                 s.vein_to_vein_days_mean
                     .map_or("-".to_string(), |d| format!("{d:.1}")),
                 s.vein_to_vein_days_max
@@ -213,6 +215,7 @@ pub async fn run<B: Backend>(
         s.infused += usize::from(p.infused_at.is_some());
         s.failed_batches += p.failed_batches as usize;
         s.refusals += p.refusals as usize;
+        s.excursions += p.excursions as usize;
         if p.product != Product::AlloCarT {
             s.batches += 1 + p.failed_batches as usize;
         }

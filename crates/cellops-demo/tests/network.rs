@@ -27,6 +27,7 @@ async fn check<B: Backend>(net: &mut Network<B>, summary: &Summary) {
     assert_eq!(summary.products["bm-msc"].failed_batches, 1);
     assert_eq!(summary.products["bm-msc"].batches, 3);
     assert_eq!(summary.products["bm-msc"].refusals, 1);
+    assert_eq!(summary.products["prime-car-t"].excursions, 1);
     // Every order reached infusion through the modules' own records, none by hand.
     let mut seen = 0;
     for h in HOSPITALS {
