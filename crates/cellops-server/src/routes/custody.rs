@@ -271,10 +271,14 @@ pub async fn hand_off<B: Backend>(
     let location =
         LocationId::parse(&body.location).map_err(|e| ApiError::from(e).field("location"))?;
     state.sync().await?;
+    // Whoever takes custody must be trained in it (site matrix: custody.handoff).
+    let to = user(&caller)?;
+    super::training::require_qualified(&state, &to, &site, "custody.handoff", state.clock.now())
+        .await?;
     let command = HandOff {
         code,
         from,
-        to: user(&caller)?,
+        to,
         site: site.clone(),
         location,
         condition: body.condition,
@@ -332,6 +336,15 @@ pub async fn scan<B: Backend>(
     let location =
         LocationId::parse(&body.location).map_err(|e| ApiError::from(e).field("location"))?;
     state.sync().await?;
+    // A custody scan is a GMP step: only by someone trained in it (site matrix: custody.scan).
+    super::training::require_qualified(
+        &state,
+        &user(&caller)?,
+        &site,
+        "custody.scan",
+        state.clock.now(),
+    )
+    .await?;
     let decided = decide_scan(
         &state.custody.lock().expect("custody lock"),
         &ExpectedStep {

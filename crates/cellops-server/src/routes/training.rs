@@ -1279,6 +1279,18 @@ pub fn seed_demo_training<B: Backend>(
     rng: &mut impl rand::RngCore,
     now: Timestamp,
 ) -> Result<usize, crate::provision::ProvisionError> {
+    seed_training(ledger, rng, now, cellops_training::demo::DEMO_TRAINEES)
+}
+
+/// Like [`seed_demo_training`] for other trainees (test set-ups): the clinical-culturist
+/// curriculum imported and approved, then each trainee's courses, unless the curriculum is
+/// already in the ledger. Returns the records appended.
+pub fn seed_training<B: Backend>(
+    ledger: &cellops_ledger::Ledger<B>,
+    rng: &mut impl rand::RngCore,
+    now: Timestamp,
+    trainees: &[cellops_training::demo::DemoTrainee],
+) -> Result<usize, crate::provision::ProvisionError> {
     use cellops_training::demo;
     let curriculum = cellops_training::Curriculum::clinical_culturist();
     let stream = format!("curriculum/{}", curriculum.id);
@@ -1309,7 +1321,7 @@ pub fn seed_demo_training<B: Backend>(
         "Approved",
         at.plus_us(3_600_000_000),
     )?;
-    for person in demo::DEMO_TRAINEES {
+    for person in trainees {
         let trainee = UserId::parse(person.user).expect("demo user id");
         let mut at = days_ago(person.days_ago);
         let failing = person.failed_media_fill.iter().map(|c| (*c, false));

@@ -1,6 +1,26 @@
 use crate::support::*;
+use crate::training::{add_training_users, approved_curriculum, take_course};
 use axum::http::StatusCode;
 use serde_json::json;
+
+/// The custody-handling qualification (the basic GMP course) for `trainees`, through the
+/// training API.
+async fn trained_in_custody(app: &TestApp, trainees: &[&str]) {
+    add_training_users(app);
+    let trainer = app.login("trainer").await;
+    approved_curriculum(app, &trainer).await;
+    for trainee in trainees {
+        take_course(
+            app,
+            &trainer,
+            "trainer",
+            trainee,
+            "basic-gmp-documentation",
+            false,
+        )
+        .await;
+    }
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_unit_is_labelled_scanned_traced_and_a_wrong_unit_is_a_hard_stop() {
@@ -43,6 +63,14 @@ async fn a_unit_is_labelled_scanned_traced_and_a_wrong_unit_is_a_hard_stop() {
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     }
+    // A custody scan is a GMP step: refused (and recorded) until the collector is trained.
+    let scan = json!({"step": "ship", "expected_unit": ours, "scanned": format!("={}00=<S1234100", dins[0]),
+                      "site": "hosp", "location": "dock-1"});
+    let r = app.post("/api/scans", scan.clone(), &collector).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    assert!(r.message().contains("custody-handling"), "{}", r.message());
+    assert_eq!(app.count("qualification.refused"), 1);
+    trained_in_custody(&app, &["collector", "nurse"]).await;
     // Scanning the other patient's bag where ours is expected: refused, and recorded.
     let r = app
         .post(

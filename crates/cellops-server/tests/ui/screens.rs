@@ -179,6 +179,25 @@ async fn the_language_switch_shows_japanese_with_japanese_dates_and_no_english_f
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scan_page_passes_the_expected_unit_and_refuses_another_with_a_hard_stop() {
     let Served { app, base } = serve().await;
+    // A custody scan needs the custody-handling qualification (the basic GMP course).
+    tokio::task::block_in_place(|| {
+        use cellops_domain::Clock;
+        let op = cellops_training::demo::DemoTrainee {
+            user: "op",
+            courses: &["basic-gmp-documentation"],
+            failed_media_fill: &[],
+            days_ago: 10,
+        };
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(5);
+        cellops_server::routes::training::seed_training(
+            &app.state.ledger,
+            &mut rng,
+            app.clock.now(),
+            &[op],
+        )
+        .unwrap();
+        app.state.sync_blocking().unwrap();
+    });
     let made = units(&app, 2).await;
     let (ours, our_din) = &made[0];
     let (_, other_din) = &made[1];
