@@ -52,7 +52,7 @@ pub fn run(quick: bool) -> anyhow::Result<(Option<String>, Vec<BenchResult>)> {
             admin_url()
         ),
     }
-    results.push(verify_vs_sha256(dir.path(), &sizes)?);
+    results.extend(verify_vs_sha256(dir.path(), &sizes)?);
     results.extend(proof_latency(dir.path(), &sizes)?);
     Ok((Some(backends.join("+")), results))
 }
@@ -77,16 +77,20 @@ fn open<B: Backend>(url: &str, checkpoint_every_records: u64) -> anyhow::Result<
 }
 
 /// Appends `n` records in requests of `BATCH_RECORDS`, one after another; returns records/s.
+/// The requests are built before the clock starts, as the raw side's rows are: the time
+/// is the ledger's (validate, canonicalize, seal, commit), not the caller's.
 fn append_run<B: Backend>(ledger: &Ledger<B>, n: usize, offset: usize) -> anyhow::Result<f64> {
-    let started = Instant::now();
-    for chunk in 0..n / BATCH_RECORDS {
-        let records = (0..BATCH_RECORDS)
-            .map(|i| note(offset + chunk * BATCH_RECORDS + i))
-            .collect();
-        ledger.append(AppendRequest {
-            records,
+    let requests: Vec<AppendRequest> = (0..n / BATCH_RECORDS)
+        .map(|chunk| AppendRequest {
+            records: (0..BATCH_RECORDS)
+                .map(|i| note(offset + chunk * BATCH_RECORDS + i))
+                .collect(),
             idempotency_key: None,
-        })?;
+        })
+        .collect();
+    let started = Instant::now();
+    for request in requests {
+        ledger.append(request)?;
     }
     Ok(n as f64 / started.elapsed().as_secs_f64())
 }
@@ -279,15 +283,19 @@ fn build_ledger(
     Ok(ledger)
 }
 
-fn verify_vs_sha256(dir: &std::path::Path, sizes: &Sizes) -> anyhow::Result<BenchResult> {
+/// Full verification of a SQLite ledger (chain, index columns, tree, every checkpoint
+/// signature), with the read-ahead thread and on one thread, against single-core SHA-256
+/// over exactly the stored entry bytes (one pass, no per-record finalisation: the most
+/// favourable baseline).
+fn verify_vs_sha256(dir: &std::path::Path, sizes: &Sizes) -> anyhow::Result<Vec<BenchResult>> {
     let url = format!("sqlite://{}", dir.join("verify.db").display());
     let ledger = build_ledger(&url, sizes.verify_records as u64, 10_000)?;
     let key = ledger.verifier().clone();
-    let records = ledger.read(|b| b.records(1, sizes.verify_records))?;
+    let rows = ledger.read(|b| b.rows(1, sizes.verify_records))?;
     drop(ledger);
-    let bytes: Vec<Vec<u8>> = records.iter().map(|r| r.entry_bytes()).collect();
-    let total_bytes: usize = bytes.iter().map(Vec::len).sum();
+    let total_bytes: usize = rows.iter().map(|r| r.entry.len()).sum();
     let mut ours = Vec::new();
+    let mut single = Vec::new();
     let mut base = Vec::new();
     let mut backend = Sqlite::open(&url)?;
     for _ in 0..RUNS {
@@ -300,23 +308,43 @@ fn verify_vs_sha256(dir: &std::path::Path, sizes: &Sizes) -> anyhow::Result<Benc
             report.problem
         );
         let started = Instant::now();
+        let report = bundle::verify_store_single_thread(&mut backend, &key)?;
+        single.push(started.elapsed());
+        anyhow::ensure!(
+            report.is_ok(),
+            "verification failed in the bench: {:?}",
+            report.problem
+        );
+        let started = Instant::now();
         let mut h = Sha256::new();
-        for b in &bytes {
-            h.update(b);
+        for r in &rows {
+            h.update(r.entry.as_bytes());
         }
         std::hint::black_box(h.finalize());
         base.push(started.elapsed());
     }
     let mb = total_bytes as f64 / 1e6;
-    Ok(BenchResult::against(
-        "verify_full_sqlite",
-        "MB/s",
-        mb / median(&mut ours).as_secs_f64(),
-        "single-core SHA-256 over the same canonical entry bytes",
-        mb / median(&mut base).as_secs_f64(),
-        true,
-        0.7,
-    ))
+    let base = mb / median(&mut base).as_secs_f64();
+    Ok(vec![
+        BenchResult::against(
+            "verify_full_sqlite",
+            "MB/s",
+            mb / median(&mut ours).as_secs_f64(),
+            "single-core SHA-256 over the same stored entry bytes (verification reads ahead on a second thread)",
+            base,
+            true,
+            0.7,
+        ),
+        BenchResult::against(
+            "verify_full_sqlite_single_thread",
+            "MB/s",
+            mb / median(&mut single).as_secs_f64(),
+            "single-core SHA-256 over the same stored entry bytes (verification on one thread)",
+            base,
+            true,
+            0.7,
+        ),
+    ])
 }
 
 fn proof_latency(dir: &std::path::Path, sizes: &Sizes) -> anyhow::Result<Vec<BenchResult>> {
