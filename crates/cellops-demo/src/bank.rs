@@ -8,6 +8,11 @@ use cellops_ledger::Backend;
 use serde_json::json;
 use std::collections::BTreeMap;
 
+/// Shelf life of a banked lot and its doses in the vapour phase of liquid nitrogen, hours
+/// (cryopreserved cell products keep for years at ≤ −150 °C; three years here, so a lot
+/// made at the start of a simulated year still serves its last patients).
+pub const LOT_SHELF_LIFE_HOURS: i64 = 24 * 365 * 3;
+
 /// Doses split from one allogeneic lot (divisions `Aa`…).
 pub const DOSES_PER_LOT: usize = 20;
 
@@ -83,7 +88,7 @@ impl Bank {
                 OPERATOR,
                 "/api/units/derive",
                 json!({"operation": "formulate", "parents": [in_process],
-                       "children": [{"code": lot, "expires_at": net.in_hours(24 * 365)}],
+                       "children": [{"code": lot, "expires_at": net.in_hours(LOT_SHELF_LIFE_HOURS)}],
                        "reagent_lots": ["LV-2026-002", "RNP-2026-014"], "site": CPC,
                        "location": "cpc-kyoto/isolator-2"}),
             )
@@ -98,7 +103,7 @@ impl Bank {
                 .collect();
             let children: Vec<_> = doses
                 .iter()
-                .map(|d| json!({"code": d, "expires_at": net.in_hours(24 * 365)}))
+                .map(|d| json!({"code": d, "expires_at": net.in_hours(LOT_SHELF_LIFE_HOURS)}))
                 .collect();
             net.post(
                 "split the lot into doses",
