@@ -5,8 +5,11 @@
 //! (which looks through every unit for those in the user's custody). Absolute goal: p99
 //! below 50 ms per page.
 //!
-//! The batch view and the order timeline of the goal are not measured: those
-//! screens do not exist yet.
+//! The goal pages, the batch view and the order timeline, are measured on the demo
+//! network after a year of patients (`cellops_demo::year_plan`, every product, failed
+//! batches and excursions included) driven through the API in simulated time: the CPC
+//! operator opens random orders and their batches (recipe progress, telemetry, forecast);
+//! the order page is also compared with the order JSON API it renders.
 
 use crate::bench::{BenchResult, median};
 use crate::crash_client::{Response, http};
@@ -30,7 +33,118 @@ const PAGE_P99_MS_GOAL: f64 = 50.0;
 /// The UI page may take at most this many times the JSON API's median (ratio goal 0.5).
 const TRACE_VS_JSON_GOAL: f64 = 0.5;
 
+/// Patients of the demo year behind the batch view and order timeline (quick: a month).
+const YEAR_PATIENTS: usize = 150;
+const QUICK_PATIENTS: usize = 6;
+/// The order page may take at most this many times the order JSON API's median.
+const ORDER_VS_JSON_GOAL: f64 = 0.2;
+
 pub fn run(quick: bool) -> anyhow::Result<Vec<BenchResult>> {
+    let mut results = custody_pages(quick)?;
+    results.extend(order_and_batch_pages(quick)?);
+    Ok(results)
+}
+
+/// The batch view and order timeline on a year of the demo network.
+fn order_and_batch_pages(quick: bool) -> anyhow::Result<Vec<BenchResult>> {
+    use cellops_demo::network::{CPC, Network, OPERATOR, demo_epoch};
+    let (patients, days, requests) = if quick {
+        (QUICK_PATIENTS, 30, 20)
+    } else {
+        (YEAR_PATIENTS, 365, 300)
+    };
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("year.db").display());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let addr = runtime.block_on(async {
+        let mut net = Network::<Sqlite>::open(&url, demo_epoch(), 5).await?;
+        let plan = cellops_demo::year_plan(net.now(), patients, days);
+        cellops_demo::run(&mut net, plan).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let app = cellops_server::app(net.state().clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        anyhow::Ok(addr)
+    })?;
+    let body = json!({"user_id": OPERATOR, "password": cellops_server::provision::demo_password(OPERATOR)})
+        .to_string();
+    let r = http(addr, "POST", "/api/auth/login", &[], Some(&body))?;
+    anyhow::ensure!(r.status == 200, "login: {} {}", r.status, r.text());
+    let cookie = r
+        .header("set-cookie")
+        .context("login sets no cookie")?
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let orders = get(addr, &cookie, &format!("/api/orders?site={CPC}"))?.json()?;
+    let orders: Vec<(String, Option<String>)> = orders["orders"]
+        .as_array()
+        .context("orders")?
+        .iter()
+        .filter_map(|o| o["order"].as_str().map(str::to_string))
+        .map(|id| {
+            let batch = get(addr, &cookie, &format!("/api/orders/{id}"))
+                .and_then(|r| r.json())
+                .ok()
+                .and_then(|o| o["batch"].as_str().map(str::to_string));
+            (id, batch)
+        })
+        .collect();
+    let batches: Vec<String> = orders.iter().filter_map(|o| o.1.clone()).collect();
+    anyhow::ensure!(
+        !orders.is_empty() && !batches.is_empty(),
+        "the demo year made no orders or batches"
+    );
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+    let mut order = || orders[rng.gen_range(0..orders.len())].0.clone();
+    let order_html = timed(requests, || {
+        get(addr, &cookie, &format!("/ui/orders?order={}", order()))
+    })?;
+    let order_json = timed(requests, || {
+        get(addr, &cookie, &format!("/api/orders/{}", order()))
+    })?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let batch_html = timed(requests, || {
+        let b = &batches[rng.gen_range(0..batches.len())];
+        get(addr, &cookie, &format!("/ui/batch?batch={b}"))
+    })?;
+    drop(runtime);
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let scale = if quick { "" } else { "_year" };
+    Ok(vec![
+        BenchResult::absolute(
+            &format!("ui_order_timeline{scale}_p99"),
+            "ms",
+            ms(p99(&order_html)),
+            false,
+            Some(PAGE_P99_MS_GOAL),
+        ),
+        BenchResult::against(
+            &format!("ui_order_timeline{scale}_median_vs_json"),
+            "ms",
+            ms(median(&mut order_html.clone())),
+            "GET /api/orders/{id}, same orders, same loopback",
+            ms(median(&mut order_json.clone())),
+            false,
+            ORDER_VS_JSON_GOAL,
+        ),
+        BenchResult::absolute(
+            &format!("ui_batch_view{scale}_p99"),
+            "ms",
+            ms(p99(&batch_html)),
+            false,
+            Some(PAGE_P99_MS_GOAL),
+        ),
+    ])
+}
+
+/// The custody pages on a year of units.
+fn custody_pages(quick: bool) -> anyhow::Result<Vec<BenchResult>> {
     // A year at a CPC with ~4 products a working day: ~1000 units.
     let (units, requests) = if quick { (20, 20) } else { (1000, 400) };
     let dir = tempfile::tempdir()?;
@@ -232,6 +346,21 @@ fn start_server(dir: &std::path::Path) -> anyhow::Result<SocketAddr> {
                 must_change_password: false,
             },
             false,
+        )
+    })?;
+    // Custody scans need the custody-handling qualification (the basic GMP course).
+    let trainee = cellops_training::demo::DemoTrainee {
+        user: "op-bench",
+        courses: &["basic-gmp-documentation"],
+        failed_media_fill: &[],
+        days_ago: 10,
+    };
+    state.with_rng(|rng| {
+        cellops_server::routes::training::seed_training(
+            &state.ledger,
+            rng,
+            cellops_domain::Clock::now(&WallClock),
+            &[trainee],
         )
     })?;
     state

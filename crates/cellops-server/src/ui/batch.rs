@@ -32,8 +32,8 @@ use std::fmt::Write as _;
 /// Telemetry signals the page plots.
 const GROWTH_SIGNAL: &str = "viable_density";
 const METABOLITES: [&str; 2] = ["glucose_mm", "lactate_mm"];
-/// Most telemetry samples read for one page (a two-week culture sampled hourly has ~5,000
-/// samples of all signals).
+/// Most telemetry samples of one signal read for one page (a two-week culture sampled
+/// hourly has ~350 per signal).
 const TELEMETRY_SAMPLES_MAX: usize = 50_000;
 
 #[derive(Deserialize)]
@@ -483,42 +483,37 @@ async fn context<B: cellops_ledger::Backend>(
         ctx["error"] = json!(error_message(ui.lang, &e));
         return (e.status, ctx);
     };
-    let samples = telemetry(
-        State(state.clone()),
-        ui.caller.clone(),
-        Path(batch.to_string()),
-        Query(TelemetryQuery {
-            signal: None,
-            after_seq: 0,
-            limit: Some(TELEMETRY_SAMPLES_MAX),
-        }),
-    )
-    .await
-    .map(|t| t.0)
-    .unwrap_or(Value::Null);
+    // Only the plotted signals (each request decodes the device's chunks, but the JSON of
+    // the other signals' samples is what a page must not pay for).
+    let mut by_signal: BTreeMap<&str, Series> = BTreeMap::new();
     let start_ms = status["started_at"]
         .as_str()
         .and_then(|s| {
             time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
         })
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as f64);
-    let signals: Vec<&str> = samples["signals"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let mut by_signal: BTreeMap<&str, Series> = BTreeMap::new();
-    if let Some(start) = start_ms {
-        for s in samples["samples"].as_array().into_iter().flatten() {
-            let (Some(at), Some(i), Some(v)) = (s[1].as_f64(), s[2].as_u64(), s[3].as_f64()) else {
-                continue;
-            };
-            if let Some(name) = signals.get(i as usize) {
-                by_signal
-                    .entry(name)
-                    .or_default()
-                    .push(((at - start) / 3_600_000.0, v));
-            }
-        }
+    for signal in std::iter::once(GROWTH_SIGNAL).chain(METABOLITES) {
+        let Some(start) = start_ms else { break };
+        let samples = telemetry(
+            State(state.clone()),
+            ui.caller.clone(),
+            Path(batch.to_string()),
+            Query(TelemetryQuery {
+                signal: Some(signal.to_string()),
+                after_seq: 0,
+                limit: Some(TELEMETRY_SAMPLES_MAX),
+            }),
+        )
+        .await
+        .map(|t| t.0)
+        .unwrap_or(Value::Null);
+        let series: Series = samples["samples"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| Some(((s[1].as_f64()? - start) / 3_600_000.0, s[3].as_f64()?)))
+            .collect();
+        by_signal.insert(signal, series);
     }
     let prediction = &status["prediction"]["prediction"];
     let forecast: Vec<[f64; 4]> = prediction["forecast"]

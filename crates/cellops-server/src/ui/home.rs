@@ -36,13 +36,51 @@ pub struct Item {
 type Provider<B> = fn(&AppState<B>, &Ui) -> Option<Section>;
 
 /// The providers, in the order their sections appear.
-fn providers<B: Backend>() -> [Provider<B>; 4] {
+fn providers<B: Backend>() -> [Provider<B>; 5] {
     [
+        orders_at_the_bedside::<B>,
         units_in_my_custody::<B>,
         samples_to_test::<B>,
         batches_to_review::<B>,
         locked_accounts::<B>,
     ]
+}
+
+/// Nurses and physicians: the hospital's orders whose product is here and waits for thaw,
+/// the bedside check or the infusion.
+fn orders_at_the_bedside<B: Backend>(state: &AppState<B>, ui: &Ui) -> Option<Section> {
+    use cellops_orders::Stage;
+    if !ui.has_any(&[Role::Nurse, Role::Physician]) {
+        return None;
+    }
+    let site = ui.site.clone()?;
+    let items: Vec<Item> = state.read_model(|m: &mut crate::routes::orders::Orders| {
+        m.book
+            .orders()
+            .filter(|o| o.site == site)
+            .filter(|o| {
+                matches!(
+                    o.stage,
+                    Stage::ReceivedAtHospital | Stage::Thawed | Stage::Verified
+                )
+            })
+            .map(|o| Item {
+                text: format!(
+                    "{} · {} · {}",
+                    o.id,
+                    o.subject,
+                    ui.t(&format!("order_next_{}", o.stage.as_str()))
+                ),
+                href: Some(format!("/ui/orders?order={}", o.id)),
+                warn: true,
+            })
+            .collect()
+    });
+    (!items.is_empty()).then(|| Section {
+        title: ui.t("home_orders_at_bedside"),
+        href: "/ui/orders",
+        items,
+    })
 }
 
 /// QC analysts: batches at the site still missing results.
@@ -106,6 +144,10 @@ fn batches_to_review<B: Backend>(state: &AppState<B>, ui: &Ui) -> Option<Section
 }
 
 pub async fn page<B: Backend>(State(state): State<AppState<B>>, ui: Ui) -> Response {
+    // The read models the providers look at, up to the ledger (other processes append too).
+    if let Err(e) = state.sync().await {
+        return ui.error_page(e.status, &super::error_message(ui.lang, &e));
+    }
     let mut found: Vec<Section> = providers::<B>()
         .iter()
         .filter_map(|p| p(&state, &ui))
