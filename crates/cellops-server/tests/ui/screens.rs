@@ -34,6 +34,29 @@ async fn units(app: &TestApp, count: u32) -> Vec<(String, String)> {
     out
 }
 
+/// Gives `user` the custody-handling qualification (the basic GMP course): custody scans
+/// need it.
+fn trained_in_custody(app: &crate::support::TestApp, user: &'static str) {
+    tokio::task::block_in_place(|| {
+        use cellops_domain::Clock;
+        let trainee = cellops_training::demo::DemoTrainee {
+            user,
+            courses: &["basic-gmp-documentation"],
+            failed_media_fill: &[],
+            days_ago: 10,
+        };
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(5);
+        cellops_server::routes::training::seed_training(
+            &app.state.ledger,
+            &mut rng,
+            app.clock.now(),
+            &[trainee],
+        )
+        .unwrap();
+        app.state.sync_blocking().unwrap();
+    });
+}
+
 /// The scanner's text for a unit: DIN data structure and product code data structure.
 fn scanner_text(din: &str) -> String {
     format!("={din}00=<S1234100")
@@ -179,25 +202,7 @@ async fn the_language_switch_shows_japanese_with_japanese_dates_and_no_english_f
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scan_page_passes_the_expected_unit_and_refuses_another_with_a_hard_stop() {
     let Served { app, base } = serve().await;
-    // A custody scan needs the custody-handling qualification (the basic GMP course).
-    tokio::task::block_in_place(|| {
-        use cellops_domain::Clock;
-        let op = cellops_training::demo::DemoTrainee {
-            user: "op",
-            courses: &["basic-gmp-documentation"],
-            failed_media_fill: &[],
-            days_ago: 10,
-        };
-        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(5);
-        cellops_server::routes::training::seed_training(
-            &app.state.ledger,
-            &mut rng,
-            app.clock.now(),
-            &[op],
-        )
-        .unwrap();
-        app.state.sync_blocking().unwrap();
-    });
+    trained_in_custody(&app, "op");
     let made = units(&app, 2).await;
     let (ours, our_din) = &made[0];
     let (_, other_din) = &made[1];
@@ -603,6 +608,7 @@ async fn check_page(b: &Browser, name: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_form_with_a_wrong_csrf_token_or_a_foreign_origin_is_refused() {
     let Served { app, base } = serve().await;
+    trained_in_custody(&app, "op");
     let made = units(&app, 1).await;
     let b = Browser::start(&base).await;
     b.login("op").await;
