@@ -67,6 +67,21 @@ fn start_server(dir: &std::path::Path) -> anyhow::Result<std::net::SocketAddr> {
             false,
         )
     })?;
+    // Custody scans need the custody-handling qualification (the basic GMP course).
+    let trainee = cellops_training::demo::DemoTrainee {
+        user: "op-bench",
+        courses: &["basic-gmp-documentation"],
+        failed_media_fill: &[],
+        days_ago: 10,
+    };
+    state.with_rng(|rng| {
+        cellops_server::routes::training::seed_training(
+            &state.ledger,
+            rng,
+            cellops_domain::Clock::now(&WallClock),
+            &[trainee],
+        )
+    })?;
     state
         .sync_blocking()
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
