@@ -47,10 +47,11 @@ impl Bank {
         let mut made = Vec::new();
         let mut last_harvest = net.now();
         for _ in 0..count {
-            let donation = new_unit(
+            let donation = crate::flow::new_unit(
                 net,
                 OPERATOR,
                 CPC,
+                None,
                 COLLECTED_CODE,
                 24 * 2,
                 "cpc-kyoto/receipt",
@@ -221,34 +222,4 @@ impl Bank {
             self.free.push((shipper.to_string(), logger));
         }
     }
-}
-
-/// A fresh unit at `site` (no patient: donor material) expiring in `hours`.
-async fn new_unit<B: Backend>(
-    net: &mut Network<B>,
-    user: &str,
-    site: &str,
-    product_code: &str,
-    hours: i64,
-    location: &str,
-) -> anyhow::Result<String> {
-    let r = net
-        .post(
-            "allocate a DIN",
-            user,
-            "/api/dins",
-            json!({"site": site, "count": 1}),
-        )
-        .await?;
-    let din = r["dins"][0].as_str().context("a DIN")?.to_string();
-    let code = format!("{din}-{product_code}");
-    net.post(
-        "label the donation",
-        user,
-        "/api/units",
-        json!({"code": code, "patient": null, "expires_at": net.in_hours(hours),
-               "site": site, "location": location}),
-    )
-    .await?;
-    Ok(code)
 }

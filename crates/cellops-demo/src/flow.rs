@@ -251,35 +251,6 @@ impl Patient {
         })
     }
 
-    /// A fresh unit at `site` for `patient` with `code` (DIN allocated at that site).
-    async fn new_unit<B: Backend>(
-        net: &mut Network<B>,
-        user: &str,
-        site: &str,
-        patient: Option<&str>,
-        product_code: &str,
-    ) -> anyhow::Result<String> {
-        let r = net
-            .post(
-                "allocate a DIN",
-                user,
-                "/api/dins",
-                json!({"site": site, "count": 1}),
-            )
-            .await?;
-        let din = r["dins"][0].as_str().context("a DIN")?.to_string();
-        let code = format!("{din}-{product_code}");
-        net.post(
-            "label the unit",
-            user,
-            "/api/units",
-            json!({"code": code, "patient": patient, "expires_at": net.in_hours(24 * 60),
-                   "site": site, "location": format!("{site}/room-1")}),
-        )
-        .await?;
-        Ok(code)
-    }
-
     async fn hand_off<B: Backend>(
         net: &mut Network<B>,
         to: &str,
@@ -324,7 +295,17 @@ impl Patient {
     ) -> anyhow::Result<(Step, Timestamp)> {
         let h = self.hospital;
         let nurse = h.nurses[0];
-        let unit = Self::new_unit(net, nurse, h.site, Some(&self.subject), COLLECTED_CODE).await?;
+        let location = format!("{}/room-1", h.site);
+        let unit = new_unit(
+            net,
+            nurse,
+            h.site,
+            Some(&self.subject),
+            COLLECTED_CODE,
+            24 * 60,
+            &location,
+        )
+        .await?;
         let body = match self.product {
             Product::BmMsc => {
                 json!({"site": h.site, "unit": unit, "volume_ml": 30.0, "nucleated_cells": 6e8})
@@ -669,6 +650,38 @@ pub async fn seed_culture<B: Backend>(
                "children": [{"code": code, "expires_at": net.in_hours(24 * 40)}],
                "reagent_lots": ["LV-2026-001", "MED-2026-118"], "site": CPC,
                "location": "cpc-kyoto/culture-device"}),
+    )
+    .await?;
+    Ok(code)
+}
+
+/// A fresh, labelled unit at `site` (a DIN allocated there) for `patient` (none for donor
+/// material), with `product_code`, expiring in `hours`.
+pub async fn new_unit<B: Backend>(
+    net: &mut Network<B>,
+    user: &str,
+    site: &str,
+    patient: Option<&str>,
+    product_code: &str,
+    hours: i64,
+    location: &str,
+) -> anyhow::Result<String> {
+    let r = net
+        .post(
+            "allocate a DIN",
+            user,
+            "/api/dins",
+            json!({"site": site, "count": 1}),
+        )
+        .await?;
+    let din = r["dins"][0].as_str().context("a DIN")?.to_string();
+    let code = format!("{din}-{product_code}");
+    net.post(
+        "label the unit",
+        user,
+        "/api/units",
+        json!({"code": code, "patient": patient, "expires_at": net.in_hours(hours),
+               "site": site, "location": location}),
     )
     .await?;
     Ok(code)

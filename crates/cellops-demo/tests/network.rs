@@ -92,8 +92,13 @@ async fn check<B: Backend>(net: &mut Network<B>, summary: &Summary) {
         }
     }
     assert_eq!(seen, 6);
+    // Every record the run wrote (and the logins since) verifies.
     let checked = net.verify_ledger().await.unwrap();
-    assert_eq!(checked, summary.records.max(checked));
+    assert!(
+        checked >= summary.records,
+        "{checked} < {}",
+        summary.records
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -452,14 +452,16 @@ impl OrderBook {
                 } else {
                     Milestone::ReceivedAtHospital
                 };
+                let at = fact_time(&p, r.recorded_at);
                 for order in orders {
-                    self.module_milestone(r, &order, m, Reached::default());
+                    self.module_milestone(r, at, &order, m, Reached::default());
                 }
                 return;
             }
             _ => return,
         };
-        self.module_milestone(r, &order_id, milestone, reached);
+        let at = fact_time(&p, r.recorded_at);
+        self.module_milestone(r, at, &order_id, milestone, reached);
     }
 
     /// A QA e-signature with meaning Released over a release decision of a linked batch.
@@ -467,10 +469,10 @@ impl OrderBook {
         if r.signature.map(|(meaning, _)| meaning) != Some("Released") {
             return;
         }
-        let Some(signs) = serde_json::from_str::<serde_json::Value>(r.payload)
-            .ok()
-            .and_then(|p| p.get("signs_seq").and_then(|s| s.as_u64()))
-        else {
+        let Ok(p) = serde_json::from_str::<serde_json::Value>(r.payload) else {
+            return;
+        };
+        let Some(signs) = p.get("signs_seq").and_then(|s| s.as_u64()) else {
             return;
         };
         let Some((order, at_risk)) = self.links.decisions.remove(&signs) else {
@@ -481,10 +483,23 @@ impl OrderBook {
         } else {
             Milestone::Released
         };
-        self.module_milestone(r, &order, m, Reached::default());
+        self.module_milestone(
+            r,
+            fact_time(&p, r.recorded_at),
+            &order,
+            m,
+            Reached::default(),
+        );
     }
 
-    fn module_milestone(&mut self, r: RecordView<'_>, order: &OrderId, m: Milestone, e: Reached) {
+    fn module_milestone(
+        &mut self,
+        r: RecordView<'_>,
+        at: Timestamp,
+        order: &OrderId,
+        m: Milestone,
+        e: Reached,
+    ) {
         let Some(order) = self.orders.get_mut(order) else {
             return;
         };
@@ -499,13 +514,6 @@ impl OrderBook {
             detail.push(format!("dose predicted at {p}"));
         }
         detail.push(format!("recorded by {}", r.event_type));
-        // The module's own time of the fact when it states one (a batch runs on its
-        // device's clock), else when it was recorded.
-        let at = serde_json::from_str::<serde_json::Value>(r.payload)
-            .ok()
-            .and_then(|p| p.get("at").and_then(|a| a.as_str()).map(str::to_string))
-            .and_then(|a| Timestamp::parse(&a).ok())
-            .unwrap_or(r.recorded_at);
         apply_milestone(order, m, at, e);
         order.push(r.seq, at, m.as_str(), r.actor, Some(detail.join("; ")));
     }
@@ -696,6 +704,16 @@ impl OrderBook {
             }
         }
     }
+}
+
+/// The module's own time of the fact when its payload states one (a batch runs on its
+/// device's clock), else when it was recorded.
+fn fact_time(payload: &serde_json::Value, recorded_at: Timestamp) -> Timestamp {
+    payload
+        .get("at")
+        .and_then(|a| a.as_str())
+        .and_then(|a| Timestamp::parse(a).ok())
+        .unwrap_or(recorded_at)
 }
 
 /// What a milestone brings besides its time.

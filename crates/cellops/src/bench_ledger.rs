@@ -57,7 +57,8 @@ pub fn run(quick: bool) -> anyhow::Result<(Option<String>, Vec<BenchResult>)> {
     Ok((Some(backends.join("+")), results))
 }
 
-fn note(i: usize) -> NewRecord {
+/// The benches' typical record: a cell-count note on one of 97 batch streams.
+pub(crate) fn note(i: usize) -> NewRecord {
     NewRecord::new(
         &format!("batch/b-{}", i % 97),
         "note.recorded",

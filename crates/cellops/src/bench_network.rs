@@ -8,7 +8,7 @@
 use crate::bench::BenchResult;
 use cellops_demo::network::{Network, demo_epoch};
 use cellops_ledger::sqlite::Sqlite;
-use cellops_ledger::{Ledger, LedgerConfig, NewRecord};
+use cellops_ledger::{Ledger, LedgerConfig};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -96,14 +96,7 @@ fn bare_appends(dir: &std::path::Path, count: u64) -> anyhow::Result<f64> {
     )?;
     let started = Instant::now();
     for i in 0..count {
-        let record = NewRecord::new(
-            &format!("batch/b-{}", i % 97),
-            "note.recorded",
-            1,
-            serde_json::json!({ "text": format!("cell count {i}: 2.4e6 viable cells/mL, viability 94.1 %"), "n": i }),
-            "op-tanaka",
-            "cpc-kyoto",
-        );
+        let record = crate::bench_ledger::note(i as usize);
         ledger.append(cellops_ledger::AppendRequest {
             records: vec![record],
             idempotency_key: None,
