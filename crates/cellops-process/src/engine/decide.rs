@@ -437,6 +437,15 @@ impl<'a> Ctx<'a> {
             return Err(wrong_kind(step, "CompleteOperatorStep", "operator"));
         };
         self.require_qualified(&by, &operator.qualification, step_id, at)?;
+        if let Some(verified) = &operator.verifies
+            && self.state.performers(verified).contains(&by)
+        {
+            return Err(ProcessError::SamePersonVerifies {
+                person: by,
+                step: step_id.to_string(),
+                verified: verified.clone(),
+            });
+        }
         match (operator.esignature, &signature) {
             (Some(meaning), None) => {
                 return Err(ProcessError::SignatureRequired {

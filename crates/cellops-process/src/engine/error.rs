@@ -104,6 +104,18 @@ pub enum ProcessError {
         /// The step id.
         step: String,
     },
+    /// The verifier of a four-eyes step performed the step it verifies.
+    #[error(
+        "{person} performed step `{verified}` and cannot also verify it in step `{step}` (rule: four-eyes, the verifier must be a second person; have another qualified person confirm `{step}`)"
+    )]
+    SamePersonVerifies {
+        /// The person.
+        person: PersonId,
+        /// The verification step.
+        step: String,
+        /// The step it verifies.
+        verified: String,
+    },
     /// The step needs an e-signature and none was given.
     #[error("step `{step}` needs an e-signature meaning `{}` (rule: the recipe requires it)", meaning.name())]
     SignatureRequired {

@@ -100,6 +100,9 @@ pub struct BatchState {
     pub(crate) active: Option<ActiveStep>,
     pub(crate) step_executions: u32,
     pub(crate) deviations: BTreeMap<DeviationId, Deviation>,
+    /// Per step id, the people who started, sampled or confirmed its latest execution (a
+    /// loop's new pass replaces the previous one): whom a four-eyes verification excludes.
+    pub(crate) performers: BTreeMap<String, Vec<PersonId>>,
 }
 
 impl Default for BatchState {
@@ -121,6 +124,7 @@ impl BatchState {
             active: None,
             step_executions: 0,
             deviations: BTreeMap::new(),
+            performers: BTreeMap::new(),
         }
     }
     /// Life-cycle status.
@@ -155,6 +159,11 @@ impl BatchState {
     /// Steps started or decisions evaluated so far (loops count every pass).
     pub fn step_executions(&self) -> u32 {
         self.step_executions
+    }
+    /// The people who started, sampled or confirmed the latest execution of `step` (empty
+    /// when it has not run).
+    pub fn performers(&self, step: &str) -> &[PersonId] {
+        self.performers.get(step).map_or(&[], Vec::as_slice)
     }
     /// All deviations, in the order they were opened.
     pub fn deviations(&self) -> impl Iterator<Item = &Deviation> {
@@ -263,9 +272,15 @@ pub fn apply(mut state: BatchState, event: &BatchEvent) -> BatchState {
                 started_at: *at,
                 lots: lots.clone(),
             });
+            state.performers.insert(step.id.clone(), vec![by.clone()]);
         }
-        BatchEvent::SampleResultsRecorded { .. } => {}
-        BatchEvent::StepCompleted { next, .. } => {
+        BatchEvent::SampleResultsRecorded { step, by, .. } => {
+            add_performer(&mut state, &step.id, by);
+        }
+        BatchEvent::StepCompleted { step, by, next, .. } => {
+            if let Some(by) = by {
+                add_performer(&mut state, &step.id, by);
+            }
             state.active = None;
             state.due = next.clone();
             // No next step: the batch is complete (`BatchCompleted` follows as the marker).
@@ -345,4 +360,11 @@ pub fn apply(mut state: BatchState, event: &BatchEvent) -> BatchState {
         }
     }
     state
+}
+
+fn add_performer(state: &mut BatchState, step: &str, by: &PersonId) {
+    let people = state.performers.entry(step.to_string()).or_default();
+    if !people.contains(by) {
+        people.push(by.clone());
+    }
 }

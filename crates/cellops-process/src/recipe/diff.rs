@@ -315,6 +315,9 @@ fn step_fields(step: &Step) -> Fields {
                 "esignature".into(),
                 o.esignature.map_or("none", |m| m.name()).into(),
             );
+            if let Some(target) = &o.verifies {
+                f.insert("verifies".into(), target.clone());
+            }
         }
         StepKind::Sampling(s) => {
             f.insert("instruction_en".into(), s.instruction_en.clone());

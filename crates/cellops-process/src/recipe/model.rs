@@ -394,6 +394,12 @@ pub struct OperatorStep {
     pub qualification: String,
     /// When `Some`, completion needs an e-signature with this meaning.
     pub esignature: Option<SignatureMeaning>,
+    /// When `Some`, this step is a second person's verification of that earlier operator or
+    /// sampling step (four-eyes): whoever started or confirmed that step may not confirm this
+    /// one. Validation requires `esignature = "verified"` with it. Absent from the canonical
+    /// encoding when `None`, so recipes without it keep their content hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verifies: Option<String>,
     /// Materials used; lots are captured when the step starts.
     pub materials: Vec<MaterialUse>,
 }

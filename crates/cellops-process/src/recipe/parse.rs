@@ -245,6 +245,7 @@ const OPERATOR_FIELDS: &[&str] = &[
     "instruction_ja",
     "qualification",
     "esignature",
+    "verifies",
     "materials",
 ];
 const SAMPLING_FIELDS: &[&str] = &[
@@ -472,6 +473,10 @@ fn read_operator(r: &mut Reader<'_>, t: Tbl<'_>, path: &str) -> Option<OperatorS
             }
         },
     };
+    let verifies = match t.table.get("verifies") {
+        None => Some(None),
+        Some(_) => r.req_id(t, path, "verifies").map(Some),
+    };
     let materials = read_material_uses(r, t, path);
     let (instruction_en, instruction_ja, qualification) = instructions?;
     Some(OperatorStep {
@@ -479,6 +484,7 @@ fn read_operator(r: &mut Reader<'_>, t: Tbl<'_>, path: &str) -> Option<OperatorS
         instruction_ja,
         qualification,
         esignature: esignature?,
+        verifies: verifies?,
         materials: materials?,
     })
 }

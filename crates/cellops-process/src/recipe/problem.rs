@@ -203,6 +203,21 @@ pub enum ProblemKind {
         /// The target id.
         target: String,
     },
+    /// `verifies` names no earlier operator or sampling step.
+    #[error(
+        "`{target}` is not an earlier operator or sampling step (rule: a verification step verifies an earlier step a person performed; earlier such steps: {earlier})"
+    )]
+    VerifiesNotEarlierPersonStep {
+        /// The target id.
+        target: String,
+        /// The earlier operator and sampling step ids.
+        earlier: String,
+    },
+    /// A step with `verifies` does not require an e-signature meaning `verified`.
+    #[error(
+        "a step with `verifies` needs esignature = \"verified\" (rule: the second person signs the verification; add esignature = \"verified\")"
+    )]
+    VerifiesWithoutSignature,
     /// An element could not be read completely although no other problem names it.
     #[error("could not be read completely (rule: every element has all its required fields)")]
     Incomplete,

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::model::StepKind;
+use super::model::{SignatureMeaning, StepKind};
 use super::parse::{Draft, DraftStep};
 use super::problem::ProblemKind;
 use super::reader::{Reader, join};
@@ -13,6 +13,7 @@ pub(crate) fn check(r: &mut Reader<'_>, draft: &Draft) {
     check_unique_ids(r, draft);
     check_references(r, draft);
     check_decisions(r, draft);
+    check_verifications(r, draft);
 }
 
 /// Reports each id seen a second time, naming where it was first used.
@@ -196,5 +197,45 @@ fn check_loop(r: &mut Reader<'_>, steps: &[DraftStep], decision_index: usize, ta
                 target: target.to_string(),
             },
         );
+    }
+}
+
+/// A step with `verifies` (four-eyes) names an earlier operator or sampling step of the
+/// recipe, so there is a person whose work is verified, and signs with the meaning
+/// `verified`.
+fn check_verifications(r: &mut Reader<'_>, draft: &Draft) {
+    let mut earlier: Vec<&str> = Vec::new();
+    // Steps whose kind could not be read: their own problem is reported already; a reference
+    // to them is not reported a second time.
+    let mut unreadable: Vec<&str> = Vec::new();
+    for step in draft.phases.iter().flat_map(|p| &p.steps) {
+        if let Some(StepKind::Operator(o)) = &step.kind
+            && let Some(target) = &o.verifies
+        {
+            let field = join(&step.path, "verifies");
+            if !earlier.contains(&target.as_str()) && !unreadable.contains(&target.as_str()) {
+                r.report(
+                    &field,
+                    ProblemKind::VerifiesNotEarlierPersonStep {
+                        target: target.clone(),
+                        earlier: if earlier.is_empty() {
+                            "none".to_string()
+                        } else {
+                            earlier.join(", ")
+                        },
+                    },
+                );
+            }
+            if o.esignature != Some(SignatureMeaning::Verified) {
+                r.report(&field, ProblemKind::VerifiesWithoutSignature);
+            }
+        }
+        if let Some(id) = step.id.as_deref() {
+            match &step.kind {
+                Some(StepKind::Operator(_) | StepKind::Sampling(_)) => earlier.push(id),
+                None => unreadable.push(id),
+                Some(_) => {}
+            }
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 mod diff;
 mod engine;
+mod four_eyes;
 mod hash;
 mod shipped;
 mod validation;

@@ -15,6 +15,7 @@
 
 pub mod demo;
 pub mod ebr;
+pub mod ingest;
 pub mod model;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,10 +27,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use cellops_custody::{
+    ChildUnit, CustodyState, Derivation, Derive, ReagentLot, UnitCode, UnitStatus, decide_derive,
+};
 use cellops_device::telemetry::{CHUNK_SAMPLES_MAX, decode, encode};
 use cellops_device::{CultureDevice, DeviceState, Sample, SimulatedDevice};
 use cellops_domain::events::EventType;
 use cellops_domain::{Role, SiteId, Stream, Timestamp, UserId};
+use cellops_isbt::ProductCode;
 use cellops_ledger::telemetry::{PutOutcome, TelemetryChunk, with_store};
 use cellops_ledger::{Backend, Ledger, LedgerError, NewRecord, Record};
 use cellops_process::Recipe;
@@ -56,7 +61,7 @@ use crate::json::{AppJson, idempotency_key};
 use crate::openapi::RouteDoc;
 use crate::projection::Projection;
 use crate::state::AppState;
-pub use model::{BatchEntry, BatchModel, BatchOpened, SimulationSettings};
+pub use model::{BatchEntry, BatchModel, BatchOpened, HarvestSettings, SimulationSettings};
 
 /// Ledger event types of this module.
 pub const EVENT_TYPES: &[EventType] = &[
@@ -81,6 +86,10 @@ pub const EVENT_TYPES: &[EventType] = &[
         "A fault was injected into a simulated device",
     ),
     ev("culture.units_harvested", "Units made from the harvest"),
+    ev(
+        "culture.step_refused",
+        "A step confirmation was refused by a rule of the batch (four-eyes)",
+    ),
     ev(
         "culture.record_reviewed",
         "The batch record's exceptions, submitted for QA signature",
@@ -160,6 +169,7 @@ pub const ROUTES: &[RouteDoc] = &[
             "batch",
             "device",
             "simulation",
+            "harvest",
         ],
     ),
     (
@@ -244,7 +254,7 @@ pub const ROUTES: &[RouteDoc] = &[
         "/api/batches/{id}/simulate",
         "Advance a simulated batch by hours (or to completion), the demo operator doing each step",
         true,
-        &["hours", "to_completion", "password", "user_id"],
+        &["hours", "to_completion", "password", "user_id", "verifier"],
     ),
     (
         "post",
@@ -395,6 +405,7 @@ impl From<ProcessError> for ApiError {
     fn from(e: ProcessError) -> ApiError {
         let (status, code) = match &e {
             ProcessError::NotQualified { .. } => (StatusCode::FORBIDDEN, "not_qualified"),
+            ProcessError::SamePersonVerifies { .. } => (StatusCode::FORBIDDEN, "four_eyes"),
             ProcessError::RecipeNotApproved { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "recipe_not_approved")
             }
@@ -509,6 +520,7 @@ async fn decide_on<B: Backend>(
     command: Command,
 ) -> ApiResult<Vec<BatchEvent>> {
     let approved = ApprovedRecipe::check(recipe, approved)?;
+    let at = command.at();
     let refused: std::cell::RefCell<Option<Box<Refused>>> = std::cell::RefCell::new(None);
     let decided =
         state.read_model(|training: &mut TrainingModel| {
@@ -540,7 +552,49 @@ async fn decide_on<B: Backend>(
                 None => Err(e.into()),
             }
         }
+        Err(e @ ProcessError::SamePersonVerifies { .. }) => {
+            Err(record_step_refusal(state, site, batch, at, &e).await)
+        }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Records a refusal by a batch rule that is not about training (four-eyes) as
+/// `culture.step_refused` on the batch stream: who, which step, the rule and the message.
+/// Answers with the refusal (or the append's error).
+async fn record_step_refusal<B: Backend>(
+    state: &AppState<B>,
+    site: &SiteId,
+    batch: &str,
+    at: OffsetDateTime,
+    e: &ProcessError,
+) -> ApiError {
+    let ProcessError::SamePersonVerifies {
+        person,
+        step,
+        verified,
+    } = e
+    else {
+        return e.clone().into();
+    };
+    let payload = json!({
+        "rule": "four_eyes",
+        "step": step,
+        "verifies": verified,
+        "by": person.as_str(),
+        "message": e.to_string(),
+        "at": to_timestamp(at).map(|t| t.to_string()),
+    });
+    let record = culture_record(
+        batch,
+        "culture.step_refused",
+        payload,
+        person.as_str(),
+        site,
+    );
+    match state.append(vec![record], None).await {
+        Ok(_) => e.clone().into(),
+        Err(err) => err,
     }
 }
 
@@ -800,6 +854,10 @@ pub struct StartBody {
     pub device: Option<String>,
     /// Run on a simulated device with these settings (default: seed 1, 60 s sampling).
     pub simulation: Option<SimulationBody>,
+    /// What the harvest makes in custody: the harvested unit (same DIN as the batch's
+    /// in-process unit, this product code) is derived from the in-process unit when the
+    /// harvest completes. Without it the harvest only names its units.
+    pub harvest: Option<HarvestSettings>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -854,6 +912,9 @@ pub async fn start_batch_as<B: Backend>(
         ));
     }
     ApprovedRecipe::check(&recipe.recipe, &approved)?;
+    if let Some(harvest) = &body.harvest {
+        check_harvest_settings(state, harvest, &body.starting_unit, &site)?;
+    }
     if taken {
         return Err(ApiError::conflict(
             "a batch with this id exists: choose another id",
@@ -906,6 +967,7 @@ pub async fn start_batch_as<B: Backend>(
         starting_unit: body.starting_unit.clone(),
         device: device_id,
         simulation,
+        harvest: body.harvest.clone(),
     };
     let events = decide_on(
         state,
@@ -1982,6 +2044,16 @@ pub struct SimulateBody {
     /// Password for the e-signatures the recipe asks of the operator.
     pub password: Option<String>,
     pub user_id: Option<String>,
+    /// A second person who confirms the four-eyes steps (`verifies` in the recipe) of work
+    /// the operator did; without one the demo operator stops there (`awaiting_verification`).
+    pub verifier: Option<VerifierBody>,
+}
+
+/// A second person, authenticated by their own password (as the bedside second checker).
+#[derive(Deserialize, Clone)]
+pub struct VerifierBody {
+    pub user_id: String,
+    pub password: String,
 }
 
 /// Longest simulated advance in one call, days.
@@ -2005,6 +2077,9 @@ pub enum SimulationStop {
     Aborted,
     /// The device is faulted or in a safe state (a deviation was opened).
     DeviceFaulted,
+    /// A four-eyes step is due whose verified step the operator performed, and no
+    /// verifier was given: a second person confirms it (`POST .../steps/{step}/complete`).
+    AwaitingVerification,
 }
 
 /// Advances a simulated batch by `hours` (or to completion), doing every step as the demo
@@ -2019,6 +2094,7 @@ pub async fn simulate_batch<B: Backend>(
     hours: Option<f64>,
     to_completion: bool,
     signature: &SignatureBody,
+    verifier: Option<&VerifierBody>,
 ) -> ApiResult<SimulationStop> {
     let lock = command_lock(state);
     let _guard = lock.lock().await;
@@ -2103,13 +2179,25 @@ pub async fn simulate_batch<B: Backend>(
                     let at = device.lock().expect("device lock").now();
                     let mut extra = Vec::new();
                     if let Some(cells) = status.results.get("harvested_viable_cells") {
-                        extra.push(culture_record(
-                            batch,
-                            "culture.units_harvested",
-                            harvest_units(&ctx, &status.results, *cells),
-                            &actor,
-                            &ctx.site,
-                        ));
+                        let mut harvested = harvest_units(&ctx, &status.results, *cells);
+                        if let Some(settings) = &ctx.opened.harvest {
+                            let (custody, made) =
+                                harvest_custody(state, &ctx, settings, &actor, to_timestamp(at))?;
+                            harvested["lot_units"] = harvested["units"].take();
+                            harvested["units"] = json!(made.units);
+                            harvested["in_process_unit"] = json!(made.parent);
+                            extra.extend(custody);
+                        }
+                        extra.insert(
+                            0,
+                            culture_record(
+                                batch,
+                                "culture.units_harvested",
+                                harvested,
+                                &actor,
+                                &ctx.site,
+                            ),
+                        );
                     }
                     let records = run(
                         state,
@@ -2126,14 +2214,40 @@ pub async fn simulate_batch<B: Backend>(
                     summarize_if_phase_ended(state, batch, &actor, &records).await?;
                 }
             }
-            StepKind::Operator(_) => {
+            StepKind::Operator(o) => {
+                let second = match &o.verifies {
+                    Some(verified)
+                        if ctx
+                            .state
+                            .performers(verified)
+                            .iter()
+                            .any(|p| p.as_str() == actor) =>
+                    {
+                        match verifier {
+                            Some(v) => Some(verifier_caller(state, v)?),
+                            None => return Ok(SimulationStop::AwaitingVerification),
+                        }
+                    }
+                    _ => None,
+                };
                 let done = now + time::Duration::minutes(OPERATOR_STEP_MINUTES);
                 advance_device(state, &device, &ctx, batch, done).await?;
                 if !active {
                     start_step_as(state, &actor, batch, &step.id, lots(), None).await?;
                 }
-                let records =
-                    complete_operator_as(state, caller, batch, &step.id, signature, None).await?;
+                let records = match (&second, verifier) {
+                    (Some(second), Some(v)) => {
+                        let body = SignatureBody {
+                            password: Some(v.password.clone()),
+                            user_id: Some(v.user_id.clone()),
+                        };
+                        complete_operator_as(state, second, batch, &step.id, &body, None).await?
+                    }
+                    _ => {
+                        complete_operator_as(state, caller, batch, &step.id, signature, None)
+                            .await?
+                    }
+                };
                 summarize_if_phase_ended(state, batch, &actor, &records).await?;
             }
             StepKind::Sampling(s) => {
@@ -2181,6 +2295,190 @@ pub async fn simulate_batch<B: Backend>(
             }
         }
     }
+}
+
+/// Checked when a batch starts with harvest settings: a valid product code, a shelf life,
+/// and a starting unit that custody knows at the batch's site.
+fn check_harvest_settings<B: Backend>(
+    state: &AppState<B>,
+    harvest: &HarvestSettings,
+    starting_unit: &str,
+    site: &SiteId,
+) -> ApiResult<()> {
+    ProductCode::parse(&harvest.product_code)
+        .ok()
+        .filter(|p| p.as_str().len() == cellops_isbt::PRODUCT_CODE_CHARS)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "harvest.product_code",
+                format!(
+                    "`{}` is not an ISBT 128 product code with its division (8 characters, e.g. S2000100)",
+                    harvest.product_code
+                ),
+            )
+        })?;
+    if !(1..=HARVEST_SHELF_LIFE_HOURS_MAX).contains(&harvest.shelf_life_hours) {
+        return Err(ApiError::bad_request(
+            "harvest.shelf_life_hours",
+            format!(
+                "give the harvested product's shelf life, 1 to {HARVEST_SHELF_LIFE_HOURS_MAX} hours"
+            ),
+        ));
+    }
+    let code = UnitCode::parse(starting_unit).map_err(|e| {
+        ApiError::bad_request(
+            "starting_unit",
+            format!("{e}; a batch whose harvest makes custody units starts from a unit in custody"),
+        )
+    })?;
+    let custody = state.custody.lock().expect("custody lock");
+    let unit = custody.unit(&code).ok_or_else(|| {
+        ApiError::bad_request(
+            "starting_unit",
+            format!("{code} is not in custody: create or receive it first (POST /api/units), or start without harvest settings"),
+        )
+    })?;
+    if unit.site() != site {
+        return Err(ApiError::bad_request(
+            "starting_unit",
+            format!("{code} is held at site {}, not {site}", unit.site()),
+        ));
+    }
+    Ok(())
+}
+
+/// Longest shelf life of a harvested product (five years; cryopreserved lots keep three).
+pub const HARVEST_SHELF_LIFE_HOURS_MAX: u32 = 24 * 365 * 5;
+
+/// What a harvest made in custody.
+struct HarvestMade {
+    parent: String,
+    units: Vec<String>,
+}
+
+/// The batch's in-process unit: the starting unit, or what it was formulated or split into,
+/// followed while the unit is used up and has exactly one child (the culture's own line).
+fn in_process_unit(custody: &CustodyState, starting: UnitCode) -> Result<UnitCode, String> {
+    let mut code = starting;
+    for _ in 0..IN_PROCESS_DEPTH_MAX {
+        let unit = custody
+            .unit(&code)
+            .ok_or_else(|| format!("{code} is not in custody"))?;
+        if unit.status() != UnitStatus::Consumed {
+            return Ok(code);
+        }
+        let children: Vec<UnitCode> = custody
+            .units()
+            .filter(|u| u.parents().contains(&code))
+            .map(|u| u.code())
+            .collect();
+        match children[..] {
+            [only] => code = only,
+            [] => return Err(format!("{code} is used up and has no descendant")),
+            _ => {
+                return Err(format!(
+                    "{code} was split into {} units: which one is in culture is not known",
+                    children.len()
+                ));
+            }
+        }
+    }
+    Err(format!(
+        "{starting} has more than {IN_PROCESS_DEPTH_MAX} generations"
+    ))
+}
+
+const IN_PROCESS_DEPTH_MAX: usize = 16;
+
+/// The custody records of a harvest: the harvested unit (the in-process unit's DIN with the
+/// settings' product code) formulated from the batch's in-process unit, at its location,
+/// with the harvest step's material lots as reagent lots. Refused (409) with the custody
+/// rule when the in-process unit cannot be used (then the harvest step stays in progress).
+fn harvest_custody<B: Backend>(
+    state: &AppState<B>,
+    ctx: &Ctx,
+    settings: &HarvestSettings,
+    actor: &str,
+    at: Option<Timestamp>,
+) -> ApiResult<(Vec<NewRecord>, HarvestMade)> {
+    let refused = |why: String| {
+        ApiError::conflict(format!(
+            "the harvest of batch {} cannot be recorded in custody: {why}",
+            ctx.opened.batch
+        ))
+    };
+    let at = at.ok_or_else(|| refused("the harvest time is out of range".into()))?;
+    let starting =
+        UnitCode::parse(&ctx.opened.starting_unit).map_err(|e| refused(e.to_string()))?;
+    let product = ProductCode::parse(&settings.product_code).map_err(|e| refused(e.to_string()))?;
+    let by = UserId::parse(actor).map_err(ApiError::internal)?;
+    let custody = state.custody.lock().expect("custody lock");
+    let parent = in_process_unit(&custody, starting).map_err(refused)?;
+    let location = custody
+        .unit(&parent)
+        .map(|u| u.location().clone())
+        .ok_or_else(|| refused(format!("{parent} is not in custody")))?;
+    let child = UnitCode::new(parent.din(), product);
+    let reagent_lots = ctx
+        .state
+        .active_step()
+        .map(|a| {
+            a.lots
+                .iter()
+                .filter_map(|l| ReagentLot::parse(l.lot.as_str()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let command = Derive {
+        operation: Derivation::Formulate,
+        parents: vec![parent],
+        children: vec![ChildUnit {
+            code: child,
+            expires_at: at.plus_us(i64::from(settings.shelf_life_hours) * 3_600_000_000),
+        }],
+        reagent_lots,
+        site: ctx.site.clone(),
+        location,
+        by,
+        at,
+    };
+    let events = decide_derive(&custody, &command).map_err(|e| refused(e.to_string()))?;
+    let stream = super::custody::unit_stream(&parent);
+    let records = events
+        .iter()
+        .map(|e| super::custody::custody_record(e, &stream, actor, &ctx.site))
+        .collect();
+    Ok((
+        records,
+        HarvestMade {
+            parent: parent.to_string(),
+            units: vec![child.to_string()],
+        },
+    ))
+}
+
+/// The verifier as a caller without a session: their e-signature then needs their user id
+/// and password (checked, with lockout, like any signature).
+fn verifier_caller<B: Backend>(state: &AppState<B>, v: &VerifierBody) -> ApiResult<Caller> {
+    let user = state
+        .accounts
+        .lock()
+        .expect("accounts lock")
+        .user(&v.user_id)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "verifier.user_id",
+                format!(
+                    "{} is not a user; name the second person's user id",
+                    v.user_id
+                ),
+            )
+        })?;
+    Ok(Caller {
+        user,
+        session_hash: None,
+    })
 }
 
 /// Unit codes made from a harvest: one per dose (`<starting unit>-D<nn>`); an allogeneic
@@ -2288,6 +2586,7 @@ pub async fn simulate<B: Backend>(
         body.hours,
         body.to_completion,
         &signature,
+        body.verifier.as_ref(),
     )
     .await?;
     state.sync().await?;

@@ -39,7 +39,7 @@ pub(crate) async fn trained_operator(app: &TestApp) {
     }
 }
 
-async fn approved_prime(app: &TestApp) -> (String, String) {
+pub(crate) async fn approved_prime(app: &TestApp) -> (String, String) {
     let op = app.login("op").await;
     let qa = app.login("qa").await;
     let r = app

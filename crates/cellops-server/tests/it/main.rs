@@ -3,7 +3,9 @@
 
 mod api;
 mod batch;
+mod culture_rules;
 mod custody;
+mod mqtt_ingest;
 mod notify;
 mod qc;
 mod schedule;

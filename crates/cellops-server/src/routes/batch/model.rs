@@ -64,6 +64,18 @@ pub struct BatchOpened {
     pub device: String,
     /// Simulated device settings; `None` for a real device.
     pub simulation: Option<SimulationSettings>,
+    /// What the harvest makes in custody; `None`: the harvest only names its units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harvest: Option<HarvestSettings>,
+}
+
+/// The harvested product in custody: same DIN as the in-process unit, this product code
+/// (with division), expiring `shelf_life_hours` after the harvest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HarvestSettings {
+    pub product_code: String,
+    pub shelf_life_hours: u32,
 }
 
 /// How a simulated device was set up (so the run can be explained and repeated).
