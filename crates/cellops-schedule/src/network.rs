@@ -93,8 +93,9 @@ pub struct Network {
     pub cpc: usize,
     site_index: BTreeMap<String, usize>,
     product_index: BTreeMap<String, usize>,
-    /// (product, hospital site) → route.
-    routes: BTreeMap<(usize, usize), Route>,
+    /// Route of (product `p`, hospital site `h`) at `p * sites + h` (`None` for the CPC): a
+    /// flat table because the search asks for an order's route at every step.
+    routes: Vec<Option<Route>>,
     /// The orders, in file order.
     pub orders: Vec<OrderInfo>,
 }
@@ -548,9 +549,12 @@ impl Network {
             capacity,
             resource_at,
             cpc,
+            routes: (0..i.products.len())
+                .flat_map(|p| (0..i.sites.len()).map(move |h| (p, h)))
+                .map(|key| routes.remove(&key))
+                .collect(),
             site_index,
             product_index,
-            routes,
             orders,
             instance,
         })
@@ -563,7 +567,9 @@ impl Network {
 
     /// The route of `product` at `hospital` (indices).
     pub fn route(&self, product: usize, hospital: usize) -> &Route {
-        &self.routes[&(product, hospital)]
+        self.routes[product * self.instance.sites.len() + hospital]
+            .as_ref()
+            .expect("a route for every product at every hospital")
     }
 
     /// The route of an order.

@@ -108,6 +108,17 @@ pub fn improve(
     if candidates.len() < 2 {
         return (0, 0);
     }
+    // Per order: the infusion day with no waiting, and its number of stages (what `waits`
+    // needs, asked for every candidate at every iteration).
+    let shortest: Vec<(Day, usize)> = (0..net.orders.len())
+        .map(|o| {
+            let route = net.order_route(o);
+            (
+                net.orders[o].earliest + route.min_length(),
+                route.stages.len(),
+            )
+        })
+        .collect();
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let mut cost = sched.cost(net);
     let mut stall = 0;
@@ -118,7 +129,7 @@ pub fn improve(
         let k = rng
             .gen_range(2..=options.destroy_max.max(2))
             .min(candidates.len());
-        let set = pick(net, sched, &candidates, k, &mut rng);
+        let set = pick(&shortest, sched, &candidates, k, &mut rng);
         let old: Vec<(usize, Vec<Slot>)> =
             set.iter().map(|&o| (o, sched.slots[o].clone())).collect();
         let before: i64 = set
@@ -166,7 +177,7 @@ pub fn improve(
 /// Picks `k` orders to remove: half the time at random, otherwise an order that waits
 /// (infusion later than its shortest route allows) and the orders overlapping it in time.
 fn pick(
-    net: &Network,
+    shortest: &[(Day, usize)],
     sched: &Schedule,
     candidates: &[usize],
     k: usize,
@@ -178,7 +189,12 @@ fn pick(
     let waiting: Vec<usize> = candidates
         .iter()
         .copied()
-        .filter(|&o| waits(net, sched, o) > 0)
+        .filter(|&o| {
+            let (end_min, stages) = shortest[o];
+            let slots = &sched.slots[o];
+            // Unplanned (or partly planned) orders wait a lot; see `waits`.
+            slots.len() != stages || slots.last().is_some_and(|last| last.end > end_min)
+        })
         .collect();
     let Some(&seed) = waiting.choose(rng) else {
         return candidates.choose_multiple(rng, k).copied().collect();

@@ -3,8 +3,6 @@
 //! placed (a depth-first search over the stage windows); the optimiser, the booking check
 //! and replanning all build on [`Schedule::place`].
 
-use std::collections::HashSet;
-
 use serde::{Deserialize, Serialize};
 
 use crate::network::{Day, Network, Route};
@@ -131,7 +129,7 @@ struct Search<'a> {
     extra: &'a [Day],
     end_max: Day,
     /// (stage, start) pairs known to lead nowhere in this search.
-    dead: HashSet<(usize, Day)>,
+    dead: DeadSet,
     /// Deepest stage that failed, with its reason (for explanations).
     blocked: Option<Blocked>,
 }
@@ -317,7 +315,7 @@ pub fn find_placement(
         route,
         extra,
         end_max,
-        dead: HashSet::new(),
+        dead: DeadSet::new(n, net.horizon),
         blocked: None,
     };
     let tail_min: Vec<Day> = (0..=n)
@@ -381,6 +379,42 @@ fn stage_window(net: &Network, route: &Route, k: usize, prev_end: Day) -> (Day, 
     (lo, hi)
 }
 
+/// A set of (stage, start day) pairs as one bit per stage and day of the horizon: the
+/// search asks it at every step, where hashing the pair cost more than the search itself.
+struct DeadSet {
+    bits: Vec<u64>,
+    days: usize,
+}
+
+impl DeadSet {
+    fn new(stages: usize, horizon: Day) -> DeadSet {
+        let days = horizon.max(0) as usize;
+        DeadSet {
+            bits: vec![0; (stages * days).div_ceil(64)],
+            days,
+        }
+    }
+
+    /// Bit index of (stage, start), `None` outside the horizon (never recorded).
+    fn index(&self, stage: usize, start: Day) -> Option<usize> {
+        usize::try_from(start)
+            .ok()
+            .filter(|&d| d < self.days)
+            .map(|d| stage * self.days + d)
+    }
+
+    fn contains(&self, stage: usize, start: Day) -> bool {
+        self.index(stage, start)
+            .is_some_and(|i| self.bits[i / 64] & (1 << (i % 64)) != 0)
+    }
+
+    fn insert(&mut self, stage: usize, start: Day) {
+        if let Some(i) = self.index(stage, start) {
+            self.bits[i / 64] |= 1 << (i % 64);
+        }
+    }
+}
+
 impl Search<'_> {
     /// Tries stage `k` at `start`, then the rest at their earliest; on success the path holds
     /// every slot and the profile is unchanged.
@@ -392,7 +426,7 @@ impl Search<'_> {
         path: &mut Vec<Slot>,
         tail_min: &[Day],
     ) -> bool {
-        if self.dead.contains(&(k, start)) {
+        if self.dead.contains(k, start) {
             return false;
         }
         let st = &self.route.stages[k];
@@ -416,7 +450,7 @@ impl Search<'_> {
                         last_day: day,
                     },
                 });
-                self.dead.insert((k, start));
+                self.dead.insert(k, start);
                 return false;
             }
         }
@@ -444,7 +478,7 @@ impl Search<'_> {
         }
         if !ok {
             path.pop();
-            self.dead.insert((k, start));
+            self.dead.insert(k, start);
         }
         ok
     }
