@@ -17,6 +17,7 @@ pub mod demo;
 pub mod ebr;
 pub mod ingest;
 pub mod model;
+pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -1015,49 +1016,10 @@ pub async fn start_batch<B: Backend>(
     ))
 }
 
-/// Status of a batch as JSON (the body of `GET /api/batches/{id}`).
+/// Status of a batch as JSON (the body of `GET /api/batches/{id}`), read from the
+/// borrowed batch entry (`view::status`).
 pub fn batch_status_value<B: Backend>(state: &AppState<B>, batch: &str) -> ApiResult<Value> {
-    let ctx = load(state, batch)?;
-    let device = sim_device(state, batch).map(|d| {
-        let mut d = d.lock().expect("device lock");
-        json!({ "status": d.status().ok(), "dropped_samples": d.dropped_samples() })
-    });
-    let started = ctx.state.started_at();
-    let predicted_harvest = ctx
-        .entry
-        .prediction
-        .as_ref()
-        .and_then(|p| p["prediction"]["median_day"].as_f64())
-        .zip(started)
-        .map(|(day, s)| s + time::Duration::seconds_f64(day * 86_400.0));
-    let rfc = |t: OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
-    };
-    Ok(json!({
-        "batch": batch,
-        "site": ctx.opened.site,
-        "product": ctx.opened.product,
-        "recipe_version": ctx.opened.recipe_version,
-        "recipe_hash": ctx.opened.recipe_hash,
-        "starting_unit": ctx.opened.starting_unit,
-        "device": ctx.opened.device,
-        "simulation": ctx.opened.simulation,
-        "status": ctx.state.status(),
-        "started_at": started.map(rfc),
-        "batch_time": batch_now(state, batch, &ctx).format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-        "due_step": ctx.state.due_step(),
-        "active_step": ctx.state.active_step(),
-        "on_hold_by": ctx.state.holding_deviations(),
-        "deviations": ctx.state.deviations().collect::<Vec<_>>(),
-        "open_deviations": ctx.entry.open_deviations().iter().map(|d| d.id.to_string()).collect::<Vec<_>>(),
-        "release_blockers": cellops_process::engine::release_blockers(&ctx.state),
-        "prediction": ctx.entry.prediction,
-        "predicted_harvest_at": predicted_harvest.map(rfc),
-        "harvested_units": ctx.entry.harvested_units,
-        "device_state": device,
-        "review_signed": ctx.entry.review_signed,
-    }))
+    view::status(state, None, batch)
 }
 
 fn check_readable(caller: &Caller, ctx: &Ctx) -> ApiResult<()> {
@@ -1070,9 +1032,7 @@ pub async fn batch_status<B: Backend>(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     state.sync().await?;
-    let ctx = load(&state, &id)?;
-    check_readable(&caller, &ctx)?;
-    Ok(Json(batch_status_value(&state, &id)?))
+    Ok(Json(view::status(&state, Some(&caller), &id)?))
 }
 
 #[derive(Deserialize, Default)]

@@ -11,11 +11,10 @@
 
 use super::i18n::Lang;
 use super::{Ui, error_message, idempotency_headers, render};
-use crate::error::ApiError;
 use crate::json::AppJson;
-use crate::routes::batch::{
-    BatchModel, SignatureBody, TelemetryQuery, batch_status, complete_step, telemetry,
-};
+use crate::routes::batch::model::RecipeEntry;
+use crate::routes::batch::view::batch_view;
+use crate::routes::batch::{BatchEntry, SignatureBody, complete_step};
 use crate::state::AppState;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -32,9 +31,6 @@ use std::fmt::Write as _;
 /// Telemetry signals the page plots.
 const GROWTH_SIGNAL: &str = "viable_density";
 const METABOLITES: [&str; 2] = ["glucose_mm", "lactate_mm"];
-/// Most telemetry samples of one signal read for one page (a two-week culture sampled
-/// hourly has ~350 per signal).
-const TELEMETRY_SAMPLES_MAX: usize = 50_000;
 
 #[derive(Deserialize)]
 pub struct BatchQuery {
@@ -315,74 +311,66 @@ struct Progress {
     total: usize,
 }
 
-fn progress<B: cellops_ledger::Backend>(
-    state: &AppState<B>,
-    ui: &Ui,
-    batch: &str,
-) -> Option<Progress> {
-    state.read_model(|m: &mut BatchModel| {
-        let entry = m.batch(batch)?;
-        let recipe = &m
-            .recipe(&entry.opened.product, &entry.opened.recipe_version)?
-            .recipe;
-        let start = entry.state.started_at();
-        let hours = |at: time::OffsetDateTime| {
-            start.map_or(0.0, |s| (at - s).as_seconds_f64() / 3600.0)
-        };
-        let mut completed: BTreeMap<String, (u32, time::OffsetDateTime, Option<String>)> =
-            BTreeMap::new();
-        let mut counts = Vec::new();
-        let mut harvest_decision = None;
-        for r in &entry.records {
-            if !r.event_type.starts_with("batch.") {
-                continue;
-            }
-            match BatchEvent::from_json(&r.payload_json()) {
-                Ok(BatchEvent::StepCompleted { step, by, at, .. }) => {
-                    let e = completed.entry(step.id).or_insert((0, at, None));
-                    e.0 += 1;
-                    e.1 = at;
-                    e.2 = by.map(|b| b.to_string());
-                }
-                Ok(BatchEvent::DecisionEvaluated {
-                    step,
-                    by,
-                    at,
-                    outcome,
-                    ..
-                }) => {
-                    match outcome {
-                        DecisionOutcome::ProceedTargetMet => {
-                            harvest_decision = Some((hours(at) / 24.0, true));
-                        }
-                        DecisionOutcome::ProceedLatestDayReached => {
-                            harvest_decision = Some((hours(at) / 24.0, false));
-                        }
-                        _ => {}
-                    }
-                    let e = completed.entry(step.id).or_insert((0, at, None));
-                    e.0 += 1;
-                    e.1 = at;
-                    e.2 = Some(by.to_string());
-                }
-                Ok(BatchEvent::SampleResultsRecorded { at, results, .. }) => {
-                    if let Some(r) = results
-                        .iter()
-                        .find(|r| r.parameter == "viable_cells_per_ml")
-                    {
-                        counts.push((hours(at), r.value));
-                    }
-                }
-                _ => {}
-            }
+/// Reads the batch entry (borrowed from the read model) and its recipe.
+fn progress(ui: &Ui, entry: &BatchEntry, recipe: &RecipeEntry) -> Progress {
+    let recipe = &recipe.recipe;
+    let start = entry.state.started_at();
+    let hours =
+        |at: time::OffsetDateTime| start.map_or(0.0, |s| (at - s).as_seconds_f64() / 3600.0);
+    let mut completed: BTreeMap<String, (u32, time::OffsetDateTime, Option<String>)> =
+        BTreeMap::new();
+    let mut counts = Vec::new();
+    let mut harvest_decision = None;
+    for r in &entry.records {
+        if !r.event_type.starts_with("batch.") {
+            continue;
         }
-        let active = entry.state.active_step().map(|a| a.step.id.clone());
-        let due = entry.state.due_step().map(|d| d.id.clone());
-        let (mut done, mut total) = (0, 0);
-        let mut operator_step = None;
-        let mut decision_window = None;
-        let mut target = None;
-        let phases: Vec<Value> = recipe
+        match BatchEvent::from_json(&r.payload_json()) {
+            Ok(BatchEvent::StepCompleted { step, by, at, .. }) => {
+                let e = completed.entry(step.id).or_insert((0, at, None));
+                e.0 += 1;
+                e.1 = at;
+                e.2 = by.map(|b| b.to_string());
+            }
+            Ok(BatchEvent::DecisionEvaluated {
+                step,
+                by,
+                at,
+                outcome,
+                ..
+            }) => {
+                match outcome {
+                    DecisionOutcome::ProceedTargetMet => {
+                        harvest_decision = Some((hours(at) / 24.0, true));
+                    }
+                    DecisionOutcome::ProceedLatestDayReached => {
+                        harvest_decision = Some((hours(at) / 24.0, false));
+                    }
+                    _ => {}
+                }
+                let e = completed.entry(step.id).or_insert((0, at, None));
+                e.0 += 1;
+                e.1 = at;
+                e.2 = Some(by.to_string());
+            }
+            Ok(BatchEvent::SampleResultsRecorded { at, results, .. }) => {
+                if let Some(r) = results
+                    .iter()
+                    .find(|r| r.parameter == "viable_cells_per_ml")
+                {
+                    counts.push((hours(at), r.value));
+                }
+            }
+            _ => {}
+        }
+    }
+    let active = entry.state.active_step().map(|a| a.step.id.clone());
+    let due = entry.state.due_step().map(|d| d.id.clone());
+    let (mut done, mut total) = (0, 0);
+    let mut operator_step = None;
+    let mut decision_window = None;
+    let mut target = None;
+    let phases: Vec<Value> = recipe
             .phases()
             .iter()
             .map(|phase| {
@@ -429,27 +417,26 @@ fn progress<B: cellops_ledger::Backend>(
                 json!({"id": phase.id, "name": phase.name, "steps": steps})
             })
             .collect();
-        let faults = entry
-            .records
-            .iter()
-            .filter(|r| r.event_type == "culture.fault_injected")
-            .map(|r| {
-                let p = r.payload_json();
-                json!({"at": ui.format_time(r.recorded_at), "code": p["fault"], "seq": r.seq})
-            })
-            .collect();
-        Some(Progress {
-            phases,
-            counts,
-            faults,
-            operator_step,
-            decision_window,
-            target,
-            harvest_decision,
-            done,
-            total,
+    let faults = entry
+        .records
+        .iter()
+        .filter(|r| r.event_type == "culture.fault_injected")
+        .map(|r| {
+            let p = r.payload_json();
+            json!({"at": ui.format_time(r.recorded_at), "code": p["fault"], "seq": r.seq})
         })
-    })
+        .collect();
+    Progress {
+        phases,
+        counts,
+        faults,
+        operator_step,
+        decision_window,
+        target,
+        harvest_decision,
+        done,
+        total,
+    }
 }
 
 async fn context<B: cellops_ledger::Backend>(
@@ -465,54 +452,36 @@ async fn context<B: cellops_ledger::Backend>(
         return (StatusCode::OK, ctx);
     }
     ctx["back"] = json!(format!("/ui/batch?batch={}", urlencode(batch)));
-    let status = match batch_status(
-        State(state.clone()),
-        ui.caller.clone(),
-        Path(batch.to_string()),
-    )
+    // One read: status, progress and the plotted signals (each telemetry chunk decoded
+    // once), borrowing the batch entry from the read model.
+    let signals = [GROWTH_SIGNAL, METABOLITES[0], METABOLITES[1]];
+    let view = match batch_view(state, &ui.caller, batch, &signals, |entry, recipe| {
+        progress(ui, entry, recipe)
+    })
     .await
     {
-        Ok(s) => s.0,
+        Ok(v) => v,
         Err(e) => {
             ctx["error"] = json!(error_message(ui.lang, &e));
             return (e.status, ctx);
         }
     };
-    let Some(p) = progress(state, ui, batch) else {
-        let e = ApiError::not_found(format!("batch {batch} does not exist"));
-        ctx["error"] = json!(error_message(ui.lang, &e));
-        return (e.status, ctx);
-    };
-    // Only the plotted signals (each request decodes the device's chunks, but the JSON of
-    // the other signals' samples is what a page must not pay for).
-    let mut by_signal: BTreeMap<&str, Series> = BTreeMap::new();
+    let (status, p) = (view.status, view.extra);
     let start_ms = status["started_at"]
         .as_str()
         .and_then(|s| {
             time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
         })
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as f64);
-    for signal in std::iter::once(GROWTH_SIGNAL).chain(METABOLITES) {
-        let Some(start) = start_ms else { break };
-        let samples = telemetry(
-            State(state.clone()),
-            ui.caller.clone(),
-            Path(batch.to_string()),
-            Query(TelemetryQuery {
-                signal: Some(signal.to_string()),
-                after_seq: 0,
-                limit: Some(TELEMETRY_SAMPLES_MAX),
-            }),
-        )
-        .await
-        .map(|t| t.0)
-        .unwrap_or(Value::Null);
-        let series: Series = samples["samples"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| Some(((s[1].as_f64()? - start) / 3_600_000.0, s[3].as_f64()?)))
-            .collect();
+    let mut by_signal: BTreeMap<&str, Series> = BTreeMap::new();
+    for (signal, samples) in signals.into_iter().zip(view.series) {
+        let series: Series = match start_ms {
+            Some(start) => samples
+                .into_iter()
+                .map(|(at, v)| ((at as f64 - start) / 3_600_000.0, v))
+                .collect(),
+            None => Vec::new(),
+        };
         by_signal.insert(signal, series);
     }
     let prediction = &status["prediction"]["prediction"];
