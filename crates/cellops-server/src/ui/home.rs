@@ -1,13 +1,15 @@
 //! The home page: "what needs me now", as sections that each feature fills for the roles
 //! it concerns. A section appears only when its provider has something to say to this
-//! user at this site; a feature module adds its provider to [`PROVIDERS`]'s list.
+//! user at this site; a feature module adds its provider to [`providers`]' list.
 
 use super::{Ui, render};
+use crate::routes::batch::BatchModel;
+use crate::routes::storage::ColdModel;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use cellops_domain::Role;
+use cellops_domain::{Role, Timestamp};
 use cellops_ledger::Backend;
 use serde_json::{Value, json};
 
@@ -18,6 +20,8 @@ const EXPIRY_WARNING_US: i64 = 24 * 3600 * 1_000_000;
 
 /// One section of the home page.
 pub struct Section {
+    /// Element id suffix (`home-<id>`), stable across languages.
+    pub id: &'static str,
     pub title: String,
     /// Link to the screen with the full list.
     pub href: &'static str,
@@ -36,9 +40,11 @@ pub struct Item {
 type Provider<B> = fn(&AppState<B>, &Ui) -> Option<Section>;
 
 /// The providers, in the order their sections appear.
-fn providers<B: Backend>() -> [Provider<B>; 5] {
+fn providers<B: Backend>() -> [Provider<B>; 7] {
     [
         orders_at_the_bedside::<B>,
+        steps_due::<B>,
+        shipments_arriving::<B>,
         units_in_my_custody::<B>,
         samples_to_test::<B>,
         batches_to_review::<B>,
@@ -77,9 +83,155 @@ fn orders_at_the_bedside<B: Backend>(state: &AppState<B>, ui: &Ui) -> Option<Sec
             .collect()
     });
     (!items.is_empty()).then(|| Section {
+        id: "orders-at-bedside",
         title: ui.t("home_orders_at_bedside"),
         href: "/ui/orders",
         items,
+    })
+}
+
+/// Clinical culturists (operators): the steps of the site's running batches that wait for
+/// a person now: a step due to be started, or a person's step in progress (confirmation,
+/// sampling results, the harvest decision). A device step in progress runs on its own and
+/// a batch on hold waits for QA, so neither is listed.
+fn steps_due<B: Backend>(state: &AppState<B>, ui: &Ui) -> Option<Section> {
+    use cellops_process::engine::BatchStatus;
+    use cellops_process::recipe::model::StepKind;
+    if !ui.has_any(&[Role::Operator]) {
+        return None;
+    }
+    let site = ui.site.as_ref()?;
+    let mut due: Vec<(i64, Item)> = state.read_model(|m: &mut BatchModel| {
+        m.batches()
+            .filter(|b| b.opened.site == site.as_str())
+            .filter(|b| b.state.status() == BatchStatus::Running)
+            .filter(|b| b.state.holding_deviations().is_empty())
+            .filter_map(|b| {
+                let recipe = &m
+                    .recipe(&b.opened.product, &b.opened.recipe_version)?
+                    .recipe;
+                let (label, step, since, since_label) =
+                    match (b.state.active_step(), b.state.due_step()) {
+                        (Some(active), _) => {
+                            let step = recipe.step_at(active.step.position)?;
+                            if matches!(step.kind, StepKind::Device(_)) {
+                                return None;
+                            }
+                            (
+                                "home_step_in_progress",
+                                step,
+                                Some(active.started_at),
+                                "home_started",
+                            )
+                        }
+                        (None, Some(next)) => (
+                            "home_step_due",
+                            recipe.step_at(next.position)?,
+                            b.state.last_at(),
+                            "home_due_since",
+                        ),
+                        (None, None) => return None,
+                    };
+                let since = since.and_then(|t| {
+                    Timestamp::from_unix_us((t.unix_timestamp_nanos() / 1_000) as i64).ok()
+                });
+                let since_text = since
+                    .map(|t| format!(" · {}", labelled(ui, since_label, &ui.format_time(t))))
+                    .unwrap_or_default();
+                Some((
+                    since.map_or(i64::MAX, Timestamp::unix_us),
+                    Item {
+                        text: format!(
+                            "{} · {} · {}{since_text}",
+                            b.opened.batch,
+                            b.opened.product,
+                            labelled(ui, label, &step.name)
+                        ),
+                        href: Some(format!("/ui/batch?batch={}", b.opened.batch)),
+                        warn: false,
+                    },
+                ))
+            })
+            .collect()
+    });
+    if due.is_empty() {
+        return None;
+    }
+    // Longest waiting first.
+    due.sort_by_key(|(since, _)| *since);
+    Some(Section {
+        id: "steps-due",
+        title: ui.t("home_steps_due"),
+        href: "/ui/batch",
+        items: due.into_iter().map(|(_, item)| item).collect(),
+    })
+}
+
+/// `label value`: the translated label (ending in a colon) and the value, with a space
+/// after an ASCII colon and none after a full-width one.
+fn labelled(ui: &Ui, key: &str, value: &str) -> String {
+    let label = ui.t(key);
+    if label.ends_with('：') {
+        format!("{label}{value}")
+    } else {
+        format!("{label} {value}")
+    }
+}
+
+/// Who receives shipments at a site: logistics staff, nurses at a hospital, operators at a
+/// CPC.
+const RECEIVING_ROLES: [Role; 3] = [Role::Logistics, Role::Nurse, Role::Operator];
+
+/// Shipments dispatched to the user's site and not yet received, expected arrival first;
+/// one past its planned transit time is highlighted.
+fn shipments_arriving<B: Backend>(state: &AppState<B>, ui: &Ui) -> Option<Section> {
+    use cellops_cold::ShipmentStatus;
+    if !ui.has_any(&RECEIVING_ROLES) {
+        return None;
+    }
+    let site = ui.site.as_ref()?;
+    let now = state.clock.now();
+    let mut arriving: Vec<(i64, Item)> = state.read_model(|m: &mut ColdModel| {
+        m.state
+            .shipments()
+            .filter(|s| &s.to_site == site && s.status == ShipmentStatus::Dispatched)
+            .map(|s| {
+                let expected = s
+                    .dispatched_at
+                    .map(|at| at.plus_us((s.transit_hours * 3_600_000_000.0).round() as i64));
+                let expected_us = expected.map_or(i64::MAX, |t| t.unix_us());
+                let expected_text = expected
+                    .map(|t| format!(" · {}", labelled(ui, "home_expected", &ui.format_time(t))))
+                    .unwrap_or_default();
+                (
+                    expected_us,
+                    Item {
+                        text: format!(
+                            "{} · {} · {}{expected_text}",
+                            s.shipment,
+                            labelled(ui, "home_from", s.from_site.as_str()),
+                            labelled(
+                                ui,
+                                "home_units",
+                                &ui.lang.format_count(s.units.len() as u64)
+                            ),
+                        ),
+                        href: Some(format!("/ui/shipments?shipment={}", s.shipment)),
+                        warn: expected_us < now.unix_us(),
+                    },
+                )
+            })
+            .collect()
+    });
+    if arriving.is_empty() {
+        return None;
+    }
+    arriving.sort_by_key(|(expected, _)| *expected);
+    Some(Section {
+        id: "shipments-arriving",
+        title: ui.t("home_shipments_arriving"),
+        href: "/ui/shipments",
+        items: arriving.into_iter().map(|(_, item)| item).collect(),
     })
 }
 
@@ -102,6 +254,7 @@ fn samples_to_test<B: Backend>(state: &AppState<B>, ui: &Ui) -> Option<Section> 
         })
         .collect();
     (!items.is_empty()).then(|| Section {
+        id: "samples-to-test",
         title: ui.t("home_samples_to_test"),
         href: "/ui/qc",
         items,
@@ -137,6 +290,7 @@ fn batches_to_review<B: Backend>(state: &AppState<B>, ui: &Ui) -> Option<Section
         })
         .collect();
     (!items.is_empty()).then(|| Section {
+        id: "batches-to-review",
         title: ui.t("home_batches_to_review"),
         href: "/ui/release",
         items,
@@ -163,6 +317,7 @@ pub async fn page<B: Backend>(State(state): State<AppState<B>>, ui: Ui) -> Respo
         .map(|s| {
             let total = s.items.len();
             json!({
+                "id": s.id,
                 "title": s.title,
                 "href": s.href,
                 "more": total > SECTION_ITEMS_MAX,
@@ -208,6 +363,7 @@ fn units_in_my_custody<B: Backend>(state: &AppState<B>, ui: &Ui) -> Option<Secti
         })
         .collect();
     Some(Section {
+        id: "units-in-custody",
         title: ui.t("home_units_in_custody"),
         href: "/ui/trace",
         items,
@@ -234,6 +390,7 @@ fn locked_accounts<B: Backend>(state: &AppState<B>, ui: &Ui) -> Option<Section> 
         return None;
     }
     Some(Section {
+        id: "locked-accounts",
         title: ui.t("home_locked_accounts"),
         href: "/ui/admin/users",
         items,

@@ -78,6 +78,7 @@ pub(crate) async fn home_section<B: Backend>(state: &AppState<B>, ui: &Ui) -> Op
         })
         .collect();
     Some(Section {
+        id: "qualifications-expiring",
         title: ui.t("home_qualifications_expiring"),
         href: "/ui/training",
         items,

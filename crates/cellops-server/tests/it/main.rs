@@ -12,3 +12,4 @@ mod schedule;
 mod storage;
 mod support;
 mod training;
+mod ui_home;

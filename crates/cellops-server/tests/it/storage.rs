@@ -16,7 +16,7 @@ const DAY_US: u64 = 86_400_000_000;
 /// Adds the demo people (trained by `seed_demo_training`): op-tanaka (operator, storage
 /// handling), courier-abe (logistics, shipping), ns-kato (nurse at hosp), qa-ito (QA),
 /// trainer-ono.
-fn add_trained_people(app: &TestApp) {
+pub(crate) fn add_trained_people(app: &TestApp) {
     tokio::task::block_in_place(|| {
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(12);
         for (id, name, roles) in [
@@ -58,7 +58,7 @@ fn add_trained_people(app: &TestApp) {
     });
 }
 
-fn ok(r: &Reply) {
+pub(crate) fn ok(r: &Reply) {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 }
 
@@ -83,7 +83,7 @@ async fn dewar(app: &TestApp, stored_days_max: u32) {
 }
 
 /// Allocates DINs at cpc and creates one unit per expiry (in days from now); returns codes.
-async fn units(app: &TestApp, session: &str, expires_days: &[f64]) -> Vec<String> {
+pub(crate) async fn units(app: &TestApp, session: &str, expires_days: &[f64]) -> Vec<String> {
     let r = app
         .post(
             "/api/dins",
@@ -106,7 +106,7 @@ async fn units(app: &TestApp, session: &str, expires_days: &[f64]) -> Vec<String
 }
 
 /// The unit's label as a scanner reads it.
-fn label(code: &str) -> String {
+pub(crate) fn label(code: &str) -> String {
     let (din, product) = code.split_once('-').unwrap();
     format!("={din}00=<{product}")
 }
@@ -121,7 +121,7 @@ async fn put_away(app: &TestApp, session: &str, code: &str, position: &str) -> R
 }
 
 /// Registers a QC batch listing `units` and has QA release it (e-signed Released).
-async fn release(app: &TestApp, batch: &str, units: &[String]) {
+pub(crate) async fn release(app: &TestApp, batch: &str, units: &[String]) {
     let stream = format!("batch/{batch}");
     let records = vec![
         NewRecord::new(
@@ -388,7 +388,7 @@ async fn work_deviation(app: &TestApp, qa: &str, excursion: &str, justification:
 }
 
 /// A qualified, charged shipper `ds-01` and a calibrated logger `LG-0001` at cpc.
-async fn shipper_and_logger(app: &TestApp) {
+pub(crate) async fn shipper_and_logger(app: &TestApp) {
     let admin = app.login("admin").await;
     let now = app.state.clock.now();
     let later = |days: i64| now.plus_us(days * DAY_US as i64);
