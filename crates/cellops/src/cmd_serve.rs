@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// site. Default: the shipped demo matrix (crates/cellops-training/config).
     #[arg(long)]
     pub qualification_matrix: Option<std::path::PathBuf>,
+    /// Ingest device telemetry from this MQTT broker, HOST:PORT (e.g. 127.0.0.1:1883), into
+    /// the telemetry store: one subscription per configured site (docs/devices.md).
+    #[arg(long)]
+    pub mqtt: Option<String>,
 }
 
 fn parse_facility(text: &str) -> anyhow::Result<(cellops_domain::SiteId, cellops_isbt::Fin)> {
@@ -237,6 +241,9 @@ fn serve<B: Backend>(url: &str, args: &ServeArgs) -> anyhow::Result<std::process
             cellops_ledger::store::redact_url(url),
             state.ledger.size()
         );
+        // Device telemetry from an MQTT broker (opt-in), ingested while serving.
+        let _mqtt =
+            cellops_server::routes::batch::ingest::serve_mqtt(&state, args.mqtt.as_deref())?;
         // Webhook notifications: deliver the outbox while serving (docs/notifications.md).
         cellops_server::routes::notify::spawn_dispatcher(
             state.clone(),
