@@ -145,6 +145,25 @@ async fn a_second_person_verifies_and_the_performer_is_refused_and_recorded() {
     assert_eq!(payload["by"], "op");
     assert_eq!(payload["step"], "verify-labels");
     assert_eq!(payload["verifies"], "formulate-fill");
+    // QA sees the attempt in the review-by-exception list and the batch record.
+    let r = app.get("/api/batches/b-4eyes/review", &qa).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let refused: Vec<_> = r.body["exceptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "refused_step")
+        .collect();
+    assert_eq!(refused.len(), 1, "{:#}", r.body);
+    assert_eq!(refused[0]["by"], "op");
+    assert_eq!(refused[0]["rule"], "four_eyes");
+    let html = app.get("/api/batches/b-4eyes/record.html", &qa).await;
+    let html = html.body.as_str().unwrap();
+    assert!(
+        html.contains("step refused")
+            && html.contains("op refused at verify-labels (rule four_eyes)"),
+        "the batch record lists the refusal"
+    );
 
     // The demo operator with a verifier: a wrong password signs nothing, the right one
     // completes the batch with op2's verification.

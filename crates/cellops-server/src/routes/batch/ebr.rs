@@ -304,6 +304,13 @@ fn culture_detail(event_type: &str, p: &Value) -> String {
             p["units"],
             p["harvested_viable_cells"].as_f64().unwrap_or(0.0)
         ),
+        "culture.step_refused" => format!(
+            "{} refused at {} (rule {}): {}",
+            p["by"].as_str().unwrap_or(""),
+            p["step"].as_str().unwrap_or(""),
+            p["rule"].as_str().unwrap_or(""),
+            p["message"].as_str().unwrap_or("")
+        ),
         "culture.record_reviewed" => format!(
             "{} exceptions submitted for review",
             p["exceptions"].as_array().map_or(0, Vec::len)
@@ -394,6 +401,16 @@ pub fn exceptions(input: &EbrInput) -> Vec<Value> {
         out.push(
             json!({ "kind": "device_fault", "seq": r.seq, "detail": r.payload_json()["detail"] }),
         );
+    }
+    // A refused attempt (a performer confirming their own work's verification) left no
+    // step behind, but QA sees that it was tried.
+    for r in input
+        .records
+        .iter()
+        .filter(|r| r.event_type == "culture.step_refused")
+    {
+        let p = r.payload_json();
+        out.push(json!({ "kind": "refused_step", "seq": r.seq, "step": p["step"], "rule": p["rule"], "by": p["by"], "detail": p["message"] }));
     }
     out
 }
