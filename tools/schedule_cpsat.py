@@ -13,7 +13,10 @@ resource per day; capacity per day comes from the weekday pattern minus outages;
 stage ends (and every use ends) inside the horizon; the last stage ends by latest_day.
 
 Usage: schedule_cpsat.py INSTANCE.json [--time-limit S] [--workers N] [--seed N]
-Prints one JSON object: status, objective, bound, solve_s, build_s, orders (slots).
+Prints one JSON object: status, objective, bound, solve_s, build_s, orders (slots), and
+trajectory: [seconds into the solve, true cost] for each improving solution, the cost
+recomputed from the plan (the cost variables are only bounded below, so CP-SAT's own
+objective may carry slack), so a benchmark can tell when CP-SAT first matched a plan.
 Install: python3 -m pip install ortools
 """
 
@@ -65,6 +68,30 @@ def routes(inst):
     return out
 
 
+class Trajectory(cp_model.CpSolverSolutionCallback):
+    """Records (seconds into the solve, true cost) of every solution CP-SAT reports."""
+
+    def __init__(self, orders, late_w, penalty):
+        super().__init__()
+        self.orders = orders
+        self.late_w = late_w
+        self.penalty = penalty
+        self.points = []
+
+    def on_solution_callback(self):
+        t = self.wall_time
+        cost = 0
+        for o, present, end in self.orders:
+            w = o.get("weight", 1)
+            if self.value(present):
+                infusion = self.value(end)
+                cost += w * ((infusion - o["earliest_day"]) + self.late_w * max(0, infusion - o["due_day"]))
+            else:
+                cost += w * self.penalty
+        if not self.points or cost < self.points[-1][1]:
+            self.points.append([t, cost])
+
+
 def solve(inst, time_limit, workers, seed):
     t0 = time.perf_counter()
     horizon = inst["horizon_days"]
@@ -75,6 +102,7 @@ def solve(inst, time_limit, workers, seed):
     m = cp_model.CpModel()
     per_res = [([], []) for _ in inst["resources"]]
     orders = []
+    traced = []
     cost_terms = []
     for o in inst["orders"]:
         stages = route_of[(o["product"], o["hospital"])]
@@ -111,6 +139,7 @@ def solve(inst, time_limit, workers, seed):
         m.add(late >= end - o["due_day"]).only_enforce_if(present)
         cost_terms.append(w * v2v + w * late_w * late + w * penalty * (1 - present))
         orders.append((o["id"], present, starts, ends))
+        traced.append((o, present, end))
     for r, (intervals, demands) in enumerate(per_res):
         if not intervals:
             continue
@@ -135,8 +164,9 @@ def solve(inst, time_limit, workers, seed):
     solver.parameters.max_time_in_seconds = float(time_limit)
     solver.parameters.num_workers = int(workers)
     solver.parameters.random_seed = int(seed)
+    trajectory = Trajectory(traced, late_w, penalty)
     t1 = time.perf_counter()
-    status = solver.solve(m)
+    status = solver.solve(m, trajectory)
     solve_s = time.perf_counter() - t1
     found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
     result = {
@@ -149,6 +179,7 @@ def solve(inst, time_limit, workers, seed):
         "solve_s": solve_s,
         "time_limit_s": time_limit,
         "workers": workers,
+        "trajectory": trajectory.points,
         "orders": [],
     }
     if found:

@@ -17,8 +17,13 @@ pub struct Options {
     pub seed: u64,
     /// Most local-search iterations.
     pub iterations_max: usize,
-    /// Stop after this many iterations without improvement.
+    /// Stop after this many iterations without improvement...
     pub stall_max: usize,
+    /// ...or after this many per movable order, whichever is fewer: a small instance runs
+    /// out of new neighbourhoods long before a large one (50 orders reached their proven
+    /// optimum within 300 iterations and then searched 6000 more; 40 per order already cost
+    /// 100 orders 11 % of their objective, so instances of 100 or more keep 6000).
+    pub stall_per_order: usize,
     /// Most orders removed per iteration.
     pub destroy_max: usize,
 }
@@ -29,6 +34,7 @@ impl Default for Options {
             seed: 1,
             iterations_max: 40_000,
             stall_max: 6_000,
+            stall_per_order: 60,
             destroy_max: 8,
         }
     }
@@ -95,7 +101,8 @@ pub fn construct(net: &Network, sched: &mut Schedule) {
 }
 
 /// Large-neighbourhood search over the orders `movable` accepts, until `iterations_max`,
-/// `stall_max` iterations without improvement, or the objective reaches `lower_bound`.
+/// `stall_max` (or `stall_per_order` per movable order, if fewer) iterations without
+/// improvement, or the objective reaches `lower_bound`.
 /// Returns (iterations, improvements).
 pub fn improve(
     net: &Network,
@@ -121,10 +128,13 @@ pub fn improve(
         .collect();
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let mut cost = sched.cost(net);
+    let stall_max = options
+        .stall_max
+        .min(options.stall_per_order.saturating_mul(candidates.len()));
     let mut stall = 0;
     let mut improvements = 0;
     let mut it = 0;
-    while it < options.iterations_max && stall < options.stall_max && cost > lower_bound {
+    while it < options.iterations_max && stall < stall_max && cost > lower_bound {
         it += 1;
         let k = rng
             .gen_range(2..=options.destroy_max.max(2))
