@@ -67,20 +67,37 @@ impl Bank {
             )
             .await?;
             let in_process = crate::flow::seed_culture(net, &donation).await?;
-            let r = crate::flow::culture(net, &batch, None).await?;
-            if r["stopped"] != "completed" {
-                bail!("lot {batch} stopped {}: {r}", r["stopped"]);
-            }
-            if let Some(done) = r["batch_time"]
-                .as_str()
-                .and_then(|t| cellops_domain::Timestamp::parse(t).ok())
-            {
-                last_harvest = last_harvest.max(done);
-            }
             self.lots_made += 1;
             made.push((donation, in_process, batch));
         }
-        net.advance_to(last_harvest);
+        // The lots' cultures run side by side: to completion at once in simulated time, a
+        // slice each in turn in a live demo.
+        let slice = net.culture_slice_hours();
+        let mut running: Vec<&str> = made.iter().map(|(_, _, b)| b.as_str()).collect();
+        while !running.is_empty() {
+            let mut next: Option<cellops_domain::Timestamp> = None;
+            let mut still = Vec::new();
+            for batch in running {
+                let r = crate::flow::culture(net, batch, slice).await?;
+                let at = r["batch_time"]
+                    .as_str()
+                    .and_then(|t| cellops_domain::Timestamp::parse(t).ok())
+                    .context("the lot's status has its batch_time")?;
+                match r["stopped"].as_str() {
+                    Some("completed") => last_harvest = last_harvest.max(at),
+                    Some("time_reached") => {
+                        next = Some(next.map_or(at, |n| n.min(at)));
+                        still.push(batch);
+                    }
+                    _ => bail!("lot {batch} stopped {}: {r}", r["stopped"]),
+                }
+            }
+            running = still;
+            if let Some(at) = next {
+                net.advance_to(at).await;
+            }
+        }
+        net.advance_to(last_harvest).await;
         let mut lots = Vec::new();
         for (donation, in_process, batch) in made {
             let lot = donation.replace(COLLECTED_CODE, PRODUCT_CODE);
@@ -117,7 +134,7 @@ impl Bank {
             label_and_register(net, &batch, "allo-car-t-lot", &[&lot]).await?;
             lots.push((batch, lot, doses));
         }
-        net.advance_hours(24.0 * 7.0);
+        net.advance_hours(24.0 * 7.0).await;
         for (batch, lot, doses) in lots {
             qc_results(net, &batch, "allo-car-t-lot", &[]).await?;
             qa_release(net, &batch, None).await?;

@@ -58,6 +58,9 @@ impl Product {
     }
 }
 
+/// Culture hours before the failed batch's contamination is found.
+const FAILED_CULTURE_HOURS: f64 = 72.0;
+
 /// What is special about a patient's run (the demo shows each once). The unqualified
 /// operator's attempt needs a recipe with an aseptic-processing step (BM-MSC plates the
 /// marrow in the isolator early on).
@@ -84,6 +87,7 @@ enum Step {
     Order,
     Collect,
     ReceiveAtCpc,
+    Culture,
     Harvest,
     Release,
     Allocate,
@@ -109,6 +113,8 @@ pub struct Patient {
     /// The culture the starting material was seeded into (an in-process unit).
     in_process: String,
     batch: String,
+    /// When the current batch's culture started.
+    culture_from: Timestamp,
     pub product_unit: String,
     shipment: String,
     shipper: String,
@@ -137,6 +143,7 @@ impl Patient {
             collected: String::new(),
             in_process: String::new(),
             batch: String::new(),
+            culture_from: due,
             product_unit: String::new(),
             shipment: String::new(),
             shipper: String::new(),
@@ -160,13 +167,14 @@ impl Patient {
         self.due = due;
     }
 
-    /// The step due next, by name (`order`, `collect`, `receive_at_cpc`, `harvest`,
+    /// The step due next, by name (`order`, `collect`, `receive_at_cpc`, `culture`, `harvest`,
     /// `release`, `allocate`, `ship`, `receive_at_hospital`, `infuse`, `follow_up`, `done`).
     pub fn next_step(&self) -> &'static str {
         match self.step {
             Step::Order => "order",
             Step::Collect => "collect",
             Step::ReceiveAtCpc => "receive_at_cpc",
+            Step::Culture => "culture",
             Step::Harvest => "harvest",
             Step::Release => "release",
             Step::Allocate => "allocate",
@@ -195,7 +203,8 @@ impl Patient {
         let next = match step {
             Step::Order => self.place_order(net).await?,
             Step::Collect => self.collect(net).await?,
-            Step::ReceiveAtCpc => self.receive_and_culture(net).await?,
+            Step::ReceiveAtCpc => self.receive_and_start(net).await?,
+            Step::Culture => self.culture(net).await?,
             Step::Harvest => self.harvest(net).await?,
             Step::Release => self.release(net).await?,
             Step::Allocate => self.allocate(net, bank).await?,
@@ -330,11 +339,12 @@ impl Patient {
         ))
     }
 
-    async fn receive_and_culture<B: Backend>(
+    /// Receipt at the CPC: the identity check, and the batch started from the approved
+    /// recipe with the material seeded into culture.
+    async fn receive_and_start<B: Backend>(
         &mut self,
         net: &mut Network<B>,
     ) -> anyhow::Result<(Step, Timestamp)> {
-        let h = self.hospital;
         Self::hand_off(net, OPERATOR, COURIER, &self.collected, CPC, 4.0).await?;
         self.order_step(net, OPERATOR, CPC, "received_at_cpc")
             .await?;
@@ -348,6 +358,7 @@ impl Patient {
                    "batch": self.batch, "simulation": {"seed": seed, "sample_period_s": 3600}}),
         )
         .await?;
+        self.culture_from = net.now();
         self.in_process = seed_culture(net, &self.collected).await?;
         if self.scenario.unqualified_operator && self.refusals == 0 {
             let mut body = Network::<B>::signature(UNQUALIFIED_OPERATOR);
@@ -368,32 +379,47 @@ impl Patient {
             }
             self.refusals += 1;
         }
+        Ok((Step::Culture, net.now()))
+    }
+
+    /// The culture runs on (to completion, or one slice in a live demo); the next culture
+    /// step is due when the device's time is reached.
+    async fn culture<B: Backend>(
+        &mut self,
+        net: &mut Network<B>,
+    ) -> anyhow::Result<(Step, Timestamp)> {
+        let mut hours = net.culture_slice_hours();
         if self.scenario.failed_batch && self.failed_batches == 0 {
-            // Contamination found on day 3: the culture is aborted, the order needs a new
-            // collection.
-            culture(net, &self.batch, Some(72.0)).await?;
-            let mut body = Network::<B>::signature(QA);
-            body["reason"] = json!("microbial contamination seen in the day-3 in-process sample");
-            net.post(
-                "QA aborts the contaminated batch",
-                QA,
-                &format!("/api/batches/{}/abort", self.batch),
-                body,
-            )
-            .await?;
-            self.failed_batches += 1;
-            let _ = h;
-            return Ok((Step::Collect, Self::in_hours(net.now(), 24.0 * 7.0)));
+            // Contamination is found on day 3: the culture is aborted, the order needs a
+            // new collection.
+            let ran = (net.now().unix_us() - self.culture_from.unix_us()) as f64 / HOUR_US as f64;
+            let left = FAILED_CULTURE_HOURS - ran;
+            if left <= 0.0 {
+                let mut body = Network::<B>::signature(QA);
+                body["reason"] =
+                    json!("microbial contamination seen in the day-3 in-process sample");
+                net.post(
+                    "QA aborts the contaminated batch",
+                    QA,
+                    &format!("/api/batches/{}/abort", self.batch),
+                    body,
+                )
+                .await?;
+                self.failed_batches += 1;
+                return Ok((Step::Collect, Self::in_hours(net.now(), 24.0 * 7.0)));
+            }
+            hours = Some(hours.map_or(left, |h| h.min(left)));
         }
-        let r = culture(net, &self.batch, None).await?;
-        if r["stopped"] != "completed" {
-            bail!("batch {} stopped {}: {r}", self.batch, r["stopped"]);
-        }
-        let done = r["batch_time"]
+        let r = culture(net, &self.batch, hours).await?;
+        let at = r["batch_time"]
             .as_str()
             .and_then(|t| Timestamp::parse(t).ok())
             .context("the batch status has its batch_time")?;
-        Ok((Step::Harvest, Self::in_hours(done, 2.0)))
+        match r["stopped"].as_str() {
+            Some("completed") => Ok((Step::Harvest, Self::in_hours(at, 2.0))),
+            Some("time_reached") => Ok((Step::Culture, at)),
+            _ => bail!("batch {} stopped {}: {r}", self.batch, r["stopped"]),
+        }
     }
 
     /// Fill and finish: the final product unit (same DIN, final product code), its labels

@@ -187,11 +187,11 @@ pub async fn run<B: Backend>(
         .map(|(i, _)| i)
     {
         while patients[i].due >= next_training {
-            net.advance_to(next_training);
+            net.advance_to(next_training).await;
             requalified += training::requalify_expiring(net, TRAINING_HORIZON_DAYS).await?;
             next_training = next_training.plus_us(TRAINING_EVERY_DAYS as i64 * DAY_US as i64);
         }
-        net.advance_to(patients[i].due);
+        net.advance_to(patients[i].due).await;
         let p = &mut patients[i];
         p.advance(net, &mut bank).await.with_context(|| {
             format!(

@@ -3,7 +3,7 @@
 
 use crate::client::Client;
 use anyhow::Context;
-use cellops_domain::{Clock, SimClock, SiteId, Timestamp};
+use cellops_domain::{Clock, PacedClock, SimClock, SiteId, Timestamp};
 use cellops_ledger::{Backend, Ledger, LedgerConfig};
 use cellops_server::provision::{DEMO_FACILITIES, demo_password, seed_demo};
 use cellops_server::{AppState, ServerConfig, event_catalog};
@@ -56,11 +56,25 @@ pub struct Hospital {
     pub nurses: [&'static str; 2],
 }
 
+/// How the demo network's time passes.
+#[derive(Clone)]
+pub enum Pace {
+    /// The clock jumps to each step's due time at once (tests, benchmarks, `cellops demo`).
+    Simulated(Arc<SimClock>),
+    /// The clock runs at its speed (`cellops serve --demo`, e.g. one culture day per 10 s)
+    /// and is held at each step's due time until the step is done; cultures advance in
+    /// slices so their telemetry grows while someone watches.
+    Live(Arc<PacedClock>),
+}
+
+/// Wall time a live culture slice should take: the telemetry plot moves about once a second.
+const LIVE_SLICE_WALL_S: f64 = 1.0;
+
 /// A running demo network: the app on its ledger in a simulated clock, and API tokens of
 /// the people who act in it.
 pub struct Network<B: Backend> {
     pub client: Client<B>,
-    pub clock: Arc<SimClock>,
+    pub pace: Pace,
     tokens: BTreeMap<String, String>,
     /// Per-run counters that name batches and shipments.
     next_id: u32,
@@ -133,15 +147,19 @@ impl<B: Backend> Network<B> {
         let blocking = state.clone();
         let now = clock.now();
         tokio::task::spawn_blocking(move || seed_people(&blocking, seed, now)).await??;
-        Network::attach(state, clock).await
+        Network::attach(state, Pace::Simulated(clock)).await
     }
 
-    /// The network on a running server's state whose clock is `clock` (the people already
+    /// The network on a running server's state whose clock `pace` drives (the people already
     /// loaded, see [`seed_people`]): sets up the recipes and cold-chain assets if missing.
-    pub async fn attach(state: AppState<B>, clock: Arc<SimClock>) -> anyhow::Result<Network<B>> {
+    pub async fn attach(state: AppState<B>, pace: Pace) -> anyhow::Result<Network<B>> {
+        // A live clock runs only while the driver waits for a step's time: held from here.
+        if let Pace::Live(clock) = &pace {
+            clock.hold_at(clock.now());
+        }
         let mut network = Network {
             client: Client::new(state),
-            clock,
+            pace,
             tokens: BTreeMap::new(),
             next_id: 0,
         };
@@ -154,7 +172,10 @@ impl<B: Backend> Network<B> {
     }
 
     pub fn now(&self) -> Timestamp {
-        self.clock.now()
+        match &self.pace {
+            Pace::Simulated(clock) => clock.now(),
+            Pace::Live(clock) => clock.now(),
+        }
     }
 
     /// An instant `hours` from now, as the API writes it.
@@ -162,15 +183,42 @@ impl<B: Backend> Network<B> {
         self.now().plus_us(hours * HOUR_US as i64).to_string()
     }
 
-    pub fn advance_hours(&self, hours: f64) {
-        self.clock.advance_us((hours * HOUR_US as f64) as u64);
+    pub async fn advance_hours(&self, hours: f64) {
+        self.advance_to(self.now().plus_us((hours * HOUR_US as f64) as i64))
+            .await;
     }
 
-    /// Moves the clock forward to `at` (never back).
-    pub fn advance_to(&self, at: Timestamp) {
-        let now = self.now().unix_us();
-        if at.unix_us() > now {
-            self.clock.advance_us((at.unix_us() - now) as u64);
+    /// Moves the clock forward to `at` (never back): at once in simulated time; live, waits
+    /// until the running clock gets there and holds it there.
+    pub async fn advance_to(&self, at: Timestamp) {
+        match &self.pace {
+            Pace::Simulated(clock) => {
+                let now = clock.now().unix_us();
+                if at.unix_us() > now {
+                    clock.advance_us((at.unix_us() - now) as u64);
+                }
+            }
+            Pace::Live(clock) => {
+                clock.hold_at(at);
+                loop {
+                    let us = clock.base_us_until(at);
+                    if us == 0 {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_micros(us.min(250_000))).await;
+                }
+            }
+        }
+    }
+
+    /// Hours of culture one demo step advances: to completion in simulated time (`None`);
+    /// live, about a second of wall time's worth (at least an hour, at most a day).
+    pub fn culture_slice_hours(&self) -> Option<f64> {
+        match &self.pace {
+            Pace::Simulated(_) => None,
+            Pace::Live(clock) => {
+                Some((clock.speed() * LIVE_SLICE_WALL_S / 3600.0).clamp(1.0, 24.0))
+            }
         }
     }
 

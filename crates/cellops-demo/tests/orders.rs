@@ -25,12 +25,12 @@ fn count(net: &Network<Sqlite>, event_type: &str) -> usize {
 async fn walk_to(net: &mut Network<Sqlite>, bank: &mut Bank, p: &mut Patient, step: &str) {
     while p.next_step() != step {
         assert!(!p.done(), "never reached {step}");
-        net.advance_to(p.due);
+        net.advance_to(p.due).await;
         if let Err(e) = p.advance(net, bank).await {
             panic!("{e:#}");
         }
     }
-    net.advance_to(p.due);
+    net.advance_to(p.due).await;
 }
 
 async fn milestone(
@@ -129,7 +129,7 @@ async fn every_refusal_of_the_order_flow_is_named_and_recorded() {
     assert_eq!(count(&net, "order.refused"), 6);
     // Marrow held beyond 24 h: refused at receipt, recorded; the CPC rejects the material
     // and the order goes back to collection.
-    net.advance_hours(30.0);
+    net.advance_hours(30.0).await;
     let r = milestone(&mut net, OPERATOR, &order_id, CPC, "received_at_cpc").await;
     assert_eq!(r.code(), "hold_time_exceeded", "{:?}", r.body);
     let r = milestone(&mut net, OPERATOR, &order_id, CPC, "batch_failed").await;

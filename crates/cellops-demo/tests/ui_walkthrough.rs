@@ -40,12 +40,12 @@ fn count(net: &Network<Sqlite>, event_type: &str) -> usize {
 async fn walk_to(net: &mut Network<Sqlite>, bank: &mut Bank, p: &mut Patient, step: &str) {
     while p.next_step() != step {
         assert!(!p.done(), "never reached {step}");
-        net.advance_to(p.due);
+        net.advance_to(p.due).await;
         if let Err(e) = p.advance(net, bank).await {
             panic!("{e:#}");
         }
     }
-    net.advance_to(p.due);
+    net.advance_to(p.due).await;
 }
 
 /// Texts of the English file that must not appear on a Japanese page (as in the server's

@@ -119,6 +119,14 @@ impl<'de> Deserialize<'de> for Timestamp {
 /// tests and the demo pass a [`SimClock`].
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Timestamp;
+
+    /// Simulated seconds per real second just now: 1 for the wall clock and for tests'
+    /// clocks (which jump), more for a live demo's accelerated clock until it catches up.
+    /// Rules about how long a *person* waits (session timeouts) scale by it, so a session
+    /// survives a demo in which a culture day passes every few seconds.
+    fn pace(&self) -> f64 {
+        1.0
+    }
 }
 
 /// A clock that only moves when told to. Shared between threads.
@@ -148,6 +156,124 @@ impl Clock for SimClock {
                 .unix_us
                 .load(Ordering::SeqCst)
                 .clamp(0, Timestamp::UNIX_US_MAX),
+        }
+    }
+}
+
+/// A demo's clock: simulated time running `speed` times as fast as a base clock (the wall
+/// clock in `cellops serve --demo`), which a driver may hold at a point (the clock stops there
+/// until the hold moves on) and which never runs ahead of the base clock. It starts in the
+/// base clock's past, so once it catches up it simply reads the base clock: time in the
+/// ledger never runs backwards, also after a restart on the wall clock.
+///
+/// The hold lets a demo driver keep up at any speed: each step's records are written at the
+/// step's due time however long its API calls take on a busy machine.
+pub struct PacedClock {
+    base: std::sync::Arc<dyn Clock>,
+    speed: f64,
+    pace: std::sync::Mutex<Pace>,
+}
+
+/// Where a [`PacedClock`] stands: simulated `sim_us` at base time `base_us`, stopped at
+/// `hold_us`.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    sim_us: i64,
+    base_us: i64,
+    hold_us: i64,
+}
+
+impl PacedClock {
+    /// A clock reading `start` now and running `speed` (> 0) times as fast as `base`, with no
+    /// hold.
+    pub fn new(base: std::sync::Arc<dyn Clock>, start: Timestamp, speed: f64) -> PacedClock {
+        assert!(
+            speed.is_finite() && speed > 0.0,
+            "a clock speed is positive"
+        );
+        let base_us = base.now().unix_us;
+        PacedClock {
+            base,
+            speed,
+            pace: std::sync::Mutex::new(Pace {
+                sim_us: start.unix_us.min(base_us),
+                base_us,
+                hold_us: i64::MAX,
+            }),
+        }
+    }
+
+    /// Simulated seconds per base-clock second.
+    pub fn speed(&self) -> f64 {
+        self.speed
+    }
+
+    fn read(&self, pace: &Pace, base_us: i64) -> i64 {
+        let run = ((base_us - pace.base_us).max(0) as f64 * self.speed) as i64;
+        pace.sim_us
+            .saturating_add(run)
+            .min(pace.hold_us)
+            .min(base_us)
+            .max(pace.sim_us)
+    }
+
+    /// Stops the clock at `at` (or where it stands, if it is already past `at`) until the
+    /// hold is moved on: it runs at its speed up to `at` and waits there.
+    pub fn hold_at(&self, at: Timestamp) {
+        let base_us = self.base.now().unix_us;
+        let mut pace = self.pace.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.read(&pace, base_us);
+        *pace = Pace {
+            sim_us: now,
+            base_us,
+            hold_us: at.unix_us.max(now),
+        };
+    }
+
+    /// Lets the clock run on without a hold (until it catches up with the base clock).
+    pub fn release(&self) {
+        let base_us = self.base.now().unix_us;
+        let mut pace = self.pace.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.read(&pace, base_us);
+        *pace = Pace {
+            sim_us: now,
+            base_us,
+            hold_us: i64::MAX,
+        };
+    }
+
+    /// Base-clock microseconds until this clock reads `at`, if nothing holds it before:
+    /// how long a driver waiting for `at` should sleep (0 once it is there).
+    pub fn base_us_until(&self, at: Timestamp) -> u64 {
+        let base_us = self.base.now().unix_us;
+        let pace = *self.pace.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.read(&pace, base_us);
+        if now >= at.unix_us {
+            return 0;
+        }
+        let paced = ((at.unix_us - now) as f64 / self.speed).ceil() as i64;
+        // Once caught up, the clock runs no faster than its base.
+        let floor = at.unix_us - base_us;
+        paced.max(floor).max(1) as u64
+    }
+}
+
+impl Clock for PacedClock {
+    fn now(&self) -> Timestamp {
+        let base_us = self.base.now().unix_us;
+        let pace = *self.pace.lock().unwrap_or_else(|p| p.into_inner());
+        Timestamp {
+            unix_us: self.read(&pace, base_us).clamp(0, Timestamp::UNIX_US_MAX),
+        }
+    }
+
+    fn pace(&self) -> f64 {
+        let base_us = self.base.now().unix_us;
+        let pace = *self.pace.lock().unwrap_or_else(|p| p.into_inner());
+        if self.read(&pace, base_us) >= base_us {
+            1.0
+        } else {
+            self.speed
         }
     }
 }
@@ -208,5 +334,43 @@ mod tests {
         assert_eq!(clock.now(), Timestamp::EPOCH);
         clock.advance_us(5);
         assert_eq!(clock.now().unix_us(), 5);
+    }
+
+    #[test]
+    fn paced_clock_runs_fast_holds_and_never_passes_its_base() {
+        let t = |s: i64| Timestamp::from_unix_us(1_795_000_000_000_000 + s * 1_000_000).unwrap();
+        let base = std::sync::Arc::new(SimClock::new(t(1_000_000)));
+        let day = 86_400;
+        // One simulated day per 10 base seconds, starting 100 days in the base's past.
+        let clock = PacedClock::new(base.clone(), t(1_000_000 - 100 * day), day as f64 / 10.0);
+        assert_eq!(clock.now(), t(1_000_000 - 100 * day));
+        base.advance_us(10_000_000);
+        assert_eq!(clock.now(), t(1_000_000 - 99 * day));
+        // Held one hour ahead: it stops there, however long the base runs.
+        clock.hold_at(t(1_000_000 - 99 * day + 3600));
+        assert_eq!(
+            clock.base_us_until(t(1_000_000 - 99 * day + 3600)),
+            (3600.0 / 8640.0 * 1e6_f64).ceil() as u64
+        );
+        base.advance_us(60_000_000);
+        assert_eq!(clock.now(), t(1_000_000 - 99 * day + 3600));
+        assert_eq!(clock.base_us_until(t(1_000_000 - 99 * day + 3600)), 0);
+        // A hold in the past does not move it back.
+        clock.hold_at(t(1_000_000 - 200 * day));
+        base.advance_us(10_000_000);
+        assert_eq!(clock.now(), t(1_000_000 - 99 * day + 3600));
+        // Released, it goes on from where it stood, not from where it would have been.
+        clock.release();
+        base.advance_us(10_000_000);
+        assert_eq!(clock.now(), t(1_000_000 - 98 * day + 3600));
+        assert_eq!(clock.pace(), 8640.0);
+        // It catches up with its base and then reads it.
+        base.advance_us(10_000_000 * 200);
+        assert_eq!(clock.now(), base.now());
+        assert_eq!(clock.pace(), 1.0);
+        base.advance_us(5);
+        assert_eq!(clock.now(), base.now());
+        let ahead = base.now().plus_us(7_000_000);
+        assert_eq!(clock.base_us_until(ahead), 7_000_000);
     }
 }

@@ -9,6 +9,6 @@ pub mod events;
 mod ids;
 mod role;
 
-pub use clock::{Clock, SimClock, Timestamp, TimestampError};
+pub use clock::{Clock, PacedClock, SimClock, Timestamp, TimestampError};
 pub use ids::{CROCKFORD_ALPHABET, IdError, SiteId, Stream, UserId, crockford_base32};
 pub use role::{Role, RoleError};

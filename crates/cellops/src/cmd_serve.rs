@@ -22,9 +22,14 @@ pub struct ServeArgs {
     /// run first in a simulated clock ending now.
     #[arg(long)]
     pub demo: bool,
-    /// With --demo: simulated days of patient history to run before serving (0: none).
+    /// With --demo: simulated days of patient history, starting this many days ago (0: none).
     #[arg(long, default_value_t = 120)]
     pub demo_history_days: u64,
+    /// With --demo: wall-clock seconds per simulated day while the demo patients run live
+    /// beside the server (10: one culture day per 10 s; the clock then catches up with now
+    /// and runs on as the wall clock). 0: run the whole history before serving.
+    #[arg(long, default_value_t = 10.0)]
+    pub demo_day_seconds: f64,
     /// Sign a checkpoint after this many records…
     #[arg(long, default_value_t = 1000)]
     pub checkpoint_every_records: u64,
@@ -87,19 +92,39 @@ pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
 const DEMO_HISTORY_DAYS_MIN: u64 = 100;
 
 /// The server's clock: the wall clock, except while `serve --demo` runs the demo network's
-/// history in simulated time (which ends before the wall clock's now, so time never runs
-/// backwards in the ledger).
-struct DemoHistoryClock {
-    simulated: Arc<cellops_domain::SimClock>,
-    replaying: std::sync::atomic::AtomicBool,
+/// history: before serving in simulated time, or live beside the server in a paced clock.
+/// Either ends before the wall clock's now, so time never runs backwards in the ledger.
+#[derive(Default)]
+struct ServeClock {
+    demo: std::sync::OnceLock<DemoTime>,
 }
 
-impl cellops_domain::Clock for DemoHistoryClock {
+enum DemoTime {
+    /// The history runs before serving; afterwards the wall clock.
+    Replay {
+        simulated: Arc<cellops_domain::SimClock>,
+        replaying: std::sync::atomic::AtomicBool,
+    },
+    /// The history runs live: simulated days at the chosen pace until it catches up.
+    Live(Arc<cellops_domain::PacedClock>),
+}
+
+impl cellops_domain::Clock for ServeClock {
     fn now(&self) -> cellops_domain::Timestamp {
-        if self.replaying.load(std::sync::atomic::Ordering::SeqCst) {
-            self.simulated.now()
-        } else {
-            WallClock.now()
+        match self.demo.get() {
+            Some(DemoTime::Replay {
+                simulated,
+                replaying,
+            }) if replaying.load(std::sync::atomic::Ordering::SeqCst) => simulated.now(),
+            Some(DemoTime::Live(paced)) => paced.now(),
+            _ => WallClock.now(),
+        }
+    }
+
+    fn pace(&self) -> f64 {
+        match self.demo.get() {
+            Some(DemoTime::Live(paced)) => paced.pace(),
+            _ => 1.0,
         }
     }
 }
@@ -112,13 +137,14 @@ fn serve<B: Backend>(url: &str, args: &ServeArgs) -> anyhow::Result<std::process
             args.demo_history_days
         );
     }
+    if !(args.demo_day_seconds.is_finite() && args.demo_day_seconds >= 0.0) {
+        anyhow::bail!(
+            "--demo-day-seconds {}: give wall-clock seconds per simulated day, e.g. 10 (or 0 to run the history before serving)",
+            args.demo_day_seconds
+        );
+    }
     let history_us = i64::try_from(args.demo_history_days)? * 86_400_000_000;
-    let clock = Arc::new(DemoHistoryClock {
-        simulated: Arc::new(cellops_domain::SimClock::new(
-            WallClock.now().plus_us(-history_us),
-        )),
-        replaying: std::sync::atomic::AtomicBool::new(false),
-    });
+    let clock = Arc::new(ServeClock::default());
     let ledger = Ledger::<B>::open(
         url,
         clock.clone(),
@@ -137,12 +163,32 @@ fn serve<B: Backend>(url: &str, args: &ServeArgs) -> anyhow::Result<std::process
     };
     let rng = rand::rngs::StdRng::from_entropy();
     // A new demo database replays the network's history first, in simulated time.
-    let replay = args.demo && args.demo_history_days > 0 && ledger.size() == 0;
-    if replay {
-        clock
-            .replaying
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-    }
+    let history = args.demo && args.demo_history_days > 0 && ledger.size() == 0;
+    let start = WallClock.now().plus_us(-history_us);
+    let (replay, live) = match history {
+        false => (None, None),
+        true if args.demo_day_seconds == 0.0 => {
+            let simulated = Arc::new(cellops_domain::SimClock::new(start));
+            let demo = DemoTime::Replay {
+                simulated: simulated.clone(),
+                replaying: std::sync::atomic::AtomicBool::new(true),
+            };
+            let _ = clock.demo.set(demo);
+            (Some(simulated), None)
+        }
+        true => {
+            let paced = Arc::new(cellops_domain::PacedClock::new(
+                Arc::new(WallClock),
+                start,
+                86_400.0 / args.demo_day_seconds,
+            ));
+            // Held until the demo driver lets it run: the people and their training are
+            // loaded at the history's start.
+            paced.hold_at(start);
+            let _ = clock.demo.set(DemoTime::Live(paced.clone()));
+            (None, Some(paced))
+        }
+    };
     let state = AppState::new(
         ledger,
         clock.clone(),
@@ -201,22 +247,19 @@ fn serve<B: Backend>(url: &str, args: &ServeArgs) -> anyhow::Result<std::process
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    if replay {
+    if let Some(simulated) = replay {
         let started = std::time::Instant::now();
-        let history = runtime.block_on(async {
-            let mut net =
-                cellops_demo::network::Network::attach(state.clone(), clock.simulated.clone())
-                    .await?;
-            let plan = cellops_demo::demo_plan(net.now());
-            cellops_demo::run(&mut net, plan).await
-        });
+        let history = runtime.block_on(run_demo(
+            state.clone(),
+            cellops_demo::network::Pace::Simulated(simulated.clone()),
+        ));
         anyhow::ensure!(
-            clock.simulated.now() <= WallClock.now(),
+            simulated.now() <= WallClock.now(),
             "the demo history ran past now: give a larger --demo-history-days"
         );
-        clock
-            .replaying
-            .store(false, std::sync::atomic::Ordering::SeqCst);
+        if let Some(DemoTime::Replay { replaying, .. }) = clock.demo.get() {
+            replaying.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
         match history {
             Ok(summary) => {
                 println!(
@@ -245,6 +288,28 @@ fn serve<B: Backend>(url: &str, args: &ServeArgs) -> anyhow::Result<std::process
         let _mqtt =
             cellops_server::routes::batch::ingest::serve_mqtt(&state, args.mqtt.as_deref())?;
         // Webhook notifications: deliver the outbox while serving (docs/notifications.md).
+        if let Some(paced) = live {
+            let catch_up_min = args.demo_history_days as f64 * args.demo_day_seconds / 60.0;
+            println!(
+                "demo: the network's patients run live, one simulated day per {} s, from {} days ago; the clock catches up with now in {catch_up_min:.0} min",
+                args.demo_day_seconds, args.demo_history_days
+            );
+            let demo_state = state.clone();
+            let days = args.demo_history_days;
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                match run_demo(demo_state, cellops_demo::network::Pace::Live(paced)).await {
+                    Ok(summary) => {
+                        println!(
+                            "demo network done: its patients ran in {:.0} s (of {days} simulated days of history):",
+                            started.elapsed().as_secs_f64()
+                        );
+                        print!("{}", summary.to_text());
+                    }
+                    Err(e) => eprintln!("demo network stopped: {e:#}"),
+                }
+            });
+        }
         cellops_server::routes::notify::spawn_dispatcher(
             state.clone(),
             cellops_server::routes::notify::RetryPolicy::DEFAULT,
@@ -264,6 +329,25 @@ fn serve<B: Backend>(url: &str, args: &ServeArgs) -> anyhow::Result<std::process
         println!("signed checkpoint at {} records", cp.size);
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Runs the demo network's patients on the server's state; the clock runs on freely after.
+async fn run_demo<B: Backend>(
+    state: AppState<B>,
+    pace: cellops_demo::network::Pace,
+) -> anyhow::Result<cellops_demo::Summary> {
+    let mut net = cellops_demo::network::Network::attach(state, pace.clone()).await;
+    let summary = match &mut net {
+        Ok(net) => {
+            let plan = cellops_demo::demo_plan(net.now());
+            cellops_demo::run(net, plan).await
+        }
+        Err(e) => Err(anyhow::anyhow!("{e:#}")),
+    };
+    if let cellops_demo::network::Pace::Live(paced) = pace {
+        paced.release();
+    }
+    summary
 }
 
 async fn shutdown_signal() {

@@ -1,11 +1,12 @@
 //! The README's first command and the headless demo, as the real binary: `cellops serve
-//! --demo` runs the demo network's patient history before serving (every patient infused,
-//! visible through the API to the hospital, not to the licensee), and `cellops demo --until
-//! done` prints a summary per product with the ledger verified.
+//! --demo` runs the demo network's patients live beside the server in an accelerated clock
+//! (or before serving), every patient infused, visible through the API to the hospital, not
+//! to the licensee; and `cellops demo --until done` prints a summary per product with the
+//! ledger verified.
 
 mod common;
 
-use common::{Server, SqliteDb, cellops, http};
+use common::{Client, Server, SqliteDb, cellops, http};
 use serde_json::{Value, json};
 
 fn login(addr: std::net::SocketAddr, user: &str) -> String {
@@ -30,9 +31,77 @@ fn get(addr: std::net::SocketAddr, cookie: &str, path: &str) -> (u16, Value) {
 fn serve_demo_runs_the_network_history_before_serving() {
     let db = SqliteDb::new();
     let logs = tempfile::tempdir().unwrap();
-    let server = Server::start(&db.url(), &["--demo"], logs.path());
+    let server = Server::start(
+        &db.url(),
+        &["--demo", "--demo-day-seconds", "0"],
+        logs.path(),
+    );
     let out = server.stdout_text();
     assert!(out.contains("demo history: 120 simulated days"), "{out}");
+    every_patient_infused(&server, &out);
+}
+
+#[test]
+fn serve_demo_runs_the_patients_live_in_an_accelerated_clock() {
+    let db = SqliteDb::new();
+    let logs = tempfile::tempdir().unwrap();
+    // A fast pace, and a history long enough that the clock is still behind the wall clock
+    // when the patients are done.
+    let server = Server::start(
+        &db.url(),
+        &[
+            "--demo",
+            "--demo-day-seconds",
+            "0.05",
+            "--demo-history-days",
+            "3650",
+        ],
+        logs.path(),
+    );
+    // The server answers while the patients run.
+    let health = http(server.addr, "GET", "/health", &[], None).unwrap();
+    assert_eq!(health.status, 200, "{}", health.text());
+    let started = std::time::Instant::now();
+    let out = loop {
+        let out = server.stdout_text();
+        if out.contains("demo network done") {
+            break out;
+        }
+        assert!(
+            !server.stderr_text().contains("demo network stopped"),
+            "{}",
+            server.stderr_text()
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(900),
+            "the live demo did not finish: {out}\n{}",
+            server.stderr_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(
+        out.contains("demo: the network's patients run live, one simulated day per 0.05 s"),
+        "{out}"
+    );
+    every_patient_infused(&server, &out);
+    // Live, a culture advances a slice at a time as the clock runs: the first banked lot's
+    // records were written over its days of culture, not at one instant.
+    let qa = Client::login(
+        server.addr,
+        "qa-ito",
+        &cellops_server::provision::demo_password("qa-ito"),
+    );
+    let recorded: Vec<cellops_domain::Timestamp> = qa
+        .stream_records("batch/lot-0001")
+        .iter()
+        .map(|r| cellops_domain::Timestamp::parse(r["recorded_at"].as_str().unwrap()).unwrap())
+        .collect();
+    let days = (recorded.last().unwrap().unix_us() - recorded[0].unix_us()) as f64 / 86_400e6;
+    assert!(days > 5.0, "the lot's records span {days} days");
+}
+
+/// Every demo patient was infused; the hospital sees its orders, the licensee none.
+fn every_patient_infused(server: &Server, out: &str) {
     for product in ["prime-car-t", "bm-msc", "allo-car-t"] {
         assert!(
             out.lines()
