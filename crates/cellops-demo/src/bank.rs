@@ -63,7 +63,8 @@ impl Bank {
                 OPERATOR,
                 "/api/batches",
                 json!({"site": CPC, "product": "allo-car-t-lot", "starting_unit": donation,
-                       "batch": batch, "simulation": {"seed": u64::from(self.lots_made) + 101, "sample_period_s": 3600}}),
+                       "batch": batch, "simulation": {"seed": u64::from(self.lots_made) + 101, "sample_period_s": 3600},
+                       "harvest": {"product_code": PRODUCT_CODE, "shelf_life_hours": LOT_SHELF_LIFE_HOURS}}),
             )
             .await?;
             let in_process = crate::flow::seed_culture(net, &donation).await?;
@@ -99,18 +100,9 @@ impl Bank {
         }
         net.advance_to(last_harvest).await;
         let mut lots = Vec::new();
-        for (donation, in_process, batch) in made {
+        for (donation, _in_process, batch) in made {
+            // The harvest made the lot in custody from the in-process unit.
             let lot = donation.replace(COLLECTED_CODE, PRODUCT_CODE);
-            net.post(
-                "formulate the lot",
-                OPERATOR,
-                "/api/units/derive",
-                json!({"operation": "formulate", "parents": [in_process],
-                       "children": [{"code": lot, "expires_at": net.in_hours(LOT_SHELF_LIFE_HOURS)}],
-                       "reagent_lots": ["LV-2026-002", "RNP-2026-014"], "site": CPC,
-                       "location": "cpc-kyoto/isolator-2"}),
-            )
-            .await?;
             let din = lot.split_once('-').map_or("", |(d, _)| d).to_string();
             let doses: Vec<String> = (0..DOSES_PER_LOT)
                 .map(|i| {

@@ -355,7 +355,8 @@ impl Patient {
             OPERATOR,
             "/api/batches",
             json!({"site": CPC, "product": self.product.recipe(), "starting_unit": self.collected,
-                   "batch": self.batch, "simulation": {"seed": seed, "sample_period_s": 3600}}),
+                   "batch": self.batch, "simulation": {"seed": seed, "sample_period_s": 3600},
+                   "harvest": {"product_code": PRODUCT_CODE, "shelf_life_hours": 24 * 365}}),
         )
         .await?;
         self.culture_from = net.now();
@@ -428,16 +429,8 @@ impl Patient {
         &mut self,
         net: &mut Network<B>,
     ) -> anyhow::Result<(Step, Timestamp)> {
+        // The harvest made the product unit in custody from the in-process unit.
         let product_unit = self.collected.replace(COLLECTED_CODE, PRODUCT_CODE);
-        net.post(
-            "formulate the product",
-            OPERATOR,
-            "/api/units/derive",
-            json!({"operation": "formulate", "parents": [self.in_process],
-                   "children": [{"code": product_unit, "expires_at": net.in_hours(24 * 365)}],
-                   "reagent_lots": ["CRYO-2026-003"], "site": CPC, "location": "cpc-kyoto/isolator-1"}),
-        )
-        .await?;
         label_and_register(net, &self.batch, self.product.recipe(), &[&product_unit]).await?;
         self.product_unit = product_unit;
         Ok((Step::Release, Self::in_hours(net.now(), 24.0 * 7.0)))
@@ -725,6 +718,11 @@ pub async fn culture<B: Backend>(
 ) -> anyhow::Result<Value> {
     const HOLDS_MAX: usize = 8;
     let mut body = Network::<B>::signature(OPERATOR);
+    // The second person of the four-eyes steps (label verification after the fill), who
+    // has acknowledged the e-signature policy.
+    net.token(UNQUALIFIED_OPERATOR).await?;
+    body["verifier"] = json!({"user_id": UNQUALIFIED_OPERATOR,
+                              "password": cellops_server::provision::demo_password(UNQUALIFIED_OPERATOR)});
     match hours {
         Some(h) => body["hours"] = json!(h),
         None => body["to_completion"] = json!(true),

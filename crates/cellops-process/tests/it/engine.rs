@@ -132,9 +132,11 @@ impl<'r> Sim<'r> {
                     meaning,
                     signature: SignatureId::parse("sig-1").unwrap(),
                 });
+                // A four-eyes step is confirmed by a second person.
+                let by = if o.verifies.is_some() { "op-2" } else { "op-1" };
                 self.send(Command::CompleteOperatorStep {
                     step: id,
-                    by: person("op-1"),
+                    by: person(by),
                     at: self.now,
                     signature,
                 })

@@ -30,3 +30,27 @@ fn shipped_files_match_the_recipes_folder() {
     shipped.sort();
     assert_eq!(on_disk, shipped);
 }
+
+#[test]
+fn every_shipped_second_person_check_names_the_fill_it_verifies() {
+    use cellops_process::recipe::model::{SignatureMeaning, StepKind};
+    for recipe in shipped_recipes().unwrap() {
+        let verifications: Vec<(&str, &str)> = recipe
+            .phases()
+            .iter()
+            .flat_map(|p| &p.steps)
+            .filter_map(|s| match &s.kind {
+                StepKind::Operator(o) => o.verifies.as_deref().map(|v| {
+                    assert_eq!(o.esignature, Some(SignatureMeaning::Verified), "{}", s.id);
+                    (s.id.as_str(), v)
+                }),
+                _ => None,
+            })
+            .collect();
+        let expected = match recipe.product() {
+            "allo-car-t-lot" => vec![("verify-dose-labels", "fill-doses")],
+            _ => vec![("verify-labels", "formulate-fill")],
+        };
+        assert_eq!(verifications, expected, "{}", recipe.product());
+    }
+}

@@ -39,6 +39,22 @@ pub(crate) async fn trained_operator(app: &TestApp) {
     }
 }
 
+/// Trains `op2` for every PRIME CAR-T step and has them acknowledge the e-signature policy:
+/// the second person of the recipe's four-eyes label verification.
+pub(crate) async fn trained_verifier(app: &TestApp) {
+    let trainer = app.login("trainer").await;
+    for course in PRIME_COURSES {
+        take_course(app, &trainer, "trainer", "op2", course, false).await;
+    }
+    let op2 = app.login("op2").await;
+    app.post("/api/auth/esig-policy", json!({}), &op2).await;
+}
+
+/// The `verifier` of a simulate body: `op2` with their password.
+pub(crate) fn verifier() -> serde_json::Value {
+    json!({"user_id": "op2", "password": PASSWORD})
+}
+
 pub(crate) async fn approved_prime(app: &TestApp) -> (String, String) {
     let op = app.login("op").await;
     let qa = app.login("qa").await;
@@ -128,6 +144,7 @@ async fn a_batch_starts_only_from_a_recipe_qa_approved() {
 async fn a_simulated_prime_batch_runs_to_harvest_with_record_and_review() {
     let app = TestApp::new();
     trained_operator(&app).await;
+    trained_verifier(&app).await;
     let (op, qa) = approved_prime(&app).await;
     app.post("/api/auth/esig-policy", json!({}), &op).await;
     let r = app
@@ -141,7 +158,7 @@ async fn a_simulated_prime_batch_runs_to_harvest_with_record_and_review() {
     let r = app
         .post(
             "/api/batches/b-1/simulate",
-            json!({"to_completion": true, "password": PASSWORD, "user_id": "op"}),
+            json!({"to_completion": true, "password": PASSWORD, "user_id": "op", "verifier": verifier()}),
             &op,
         )
         .await;
@@ -169,7 +186,15 @@ async fn a_simulated_prime_batch_runs_to_harvest_with_record_and_review() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["all_qualified"], true, "{:#}", r.body);
     let steps = r.body["steps"].as_array().unwrap();
-    assert!(steps.iter().all(|s| s["performer"] == "op"), "{steps:?}");
+    // op did every step but the second-person label verification, which op2 confirmed.
+    let by_op2: Vec<_> = steps.iter().filter(|s| s["performer"] == "op2").collect();
+    assert_eq!(by_op2.len(), 1, "{steps:?}");
+    assert!(
+        steps
+            .iter()
+            .all(|s| s["performer"] == "op" || s["performer"] == "op2"),
+        "{steps:?}"
+    );
     let checked: std::collections::BTreeSet<String> = steps
         .iter()
         .map(|s| s["qualification"].as_str().unwrap().to_string())

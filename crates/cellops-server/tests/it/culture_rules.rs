@@ -2,7 +2,7 @@
 //! steps, and the harvest that makes its unit in custody (chain of identity unbroken from
 //! the starting unit to the harvested product).
 
-use crate::batch::{PRIME_COURSES, approved_prime, trained_operator};
+use crate::batch::{PRIME_COURSES, approved_prime, trained_operator, trained_verifier, verifier};
 use crate::support::{PASSWORD, TestApp};
 use crate::training::take_course;
 use axum::http::StatusCode;
@@ -25,6 +25,9 @@ fn prime_with_four_eyes() -> String {
         .find(|(file, _)| *file == "prime-car-t.toml")
         .unwrap()
         .1;
+    // The shipped recipe may declare it already; the test makes its own version either way.
+    let shipped = shipped.replace("verifies = \"formulate-fill\"\n", "");
+    let shipped = shipped.as_str();
     let verify = "id = \"verify-labels\"";
     let at = shipped.find(verify).unwrap();
     let (head, tail) = shipped.split_at(at);
@@ -215,6 +218,7 @@ async fn a_second_person_verifies_and_the_performer_is_refused_and_recorded() {
 async fn the_harvest_makes_the_product_unit_in_custody_from_the_in_process_unit() {
     let app = TestApp::new();
     trained_operator(&app).await;
+    trained_verifier(&app).await;
     let (op, _qa) = approved_prime(&app).await;
     app.post("/api/auth/esig-policy", json!({}), &op).await;
     let r = app
@@ -278,7 +282,7 @@ async fn the_harvest_makes_the_product_unit_in_custody_from_the_in_process_unit(
     let r = app
         .post(
             "/api/batches/b-harvest/simulate",
-            json!({"to_completion": true, "password": PASSWORD, "user_id": "op"}),
+            json!({"to_completion": true, "password": PASSWORD, "user_id": "op", "verifier": verifier()}),
             &op,
         )
         .await;
