@@ -53,6 +53,26 @@ impl Zone {
         }
     }
 
+    /// A form's wall-clock `YYYY-MM-DD` (start of that day) or `YYYY-MM-DDTHH:MM` in this
+    /// zone as an instant; `None` when the text is neither.
+    pub fn parse_local(self, text: &str) -> Option<Timestamp> {
+        let text = text.trim();
+        let full = match text.len() {
+            10 => format!("{text}T00:00:00Z"),
+            16 => format!("{text}:00Z"),
+            19 => format!("{text}Z"),
+            _ => return None,
+        };
+        let at = Timestamp::parse(&full).ok()?;
+        Timestamp::from_unix_us(at.unix_us() - self.offset_us()).ok()
+    }
+
+    /// The instant as this zone's `YYYY-MM-DDTHH:MM` (a `datetime-local` input's value; its
+    /// first ten characters are a `date` input's).
+    pub fn local_input(self, at: Timestamp) -> String {
+        at.plus_us(self.offset_us()).to_string()[..16].to_string()
+    }
+
     /// The zone cookie if set, else the usual zone of the language: Japan time for
     /// Japanese, UTC for English.
     pub fn from_headers(headers: &HeaderMap, lang: Lang) -> Zone {
@@ -254,6 +274,25 @@ mod tests {
         assert_eq!(Lang::En.format_count(1_234_567), "1,234,567");
         assert_eq!(Lang::Ja.format_count(999), "999");
         assert_eq!(Lang::Ja.format_count(1000), "1,000");
+    }
+
+    #[test]
+    fn form_dates_are_read_in_the_zone_and_written_back() {
+        let at = Zone::Tokyo.parse_local("2025-11-04T15:05").unwrap();
+        assert_eq!(at.to_string(), "2025-11-04T06:05:00.000000Z");
+        assert_eq!(Zone::Tokyo.local_input(at), "2025-11-04T15:05");
+        let day = Zone::Tokyo.parse_local("2025-11-04").unwrap();
+        assert_eq!(day.to_string(), "2025-11-03T15:00:00.000000Z");
+        assert_eq!(Zone::Utc.local_input(day), "2025-11-03T15:00");
+        for bad in [
+            "",
+            "tomorrow",
+            "2025-13-01",
+            "2025-11-04T25:00",
+            "04/11/2025",
+        ] {
+            assert_eq!(Zone::Utc.parse_local(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod home;
 pub mod i18n;
 mod labels;
 mod login;
+mod order_forms;
 mod orders;
 mod qc;
 mod recall;
@@ -73,6 +74,9 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         .route("/ui/orders/thaw", post(orders::thaw::<B>))
         .route("/ui/orders/bedside", post(orders::bedside::<B>))
         .route("/ui/orders/infusion", post(orders::infusion::<B>))
+        .route("/ui/orders/new", post(order_forms::new_order::<B>))
+        .route("/ui/orders/sign", post(order_forms::sign::<B>))
+        .route("/ui/orders/collection", post(order_forms::collection::<B>))
         .route("/ui/audit", get(audit::page::<B>))
         .route("/ui/labels", get(labels::page::<B>))
         .route("/ui/labels/print", post(labels::print::<B>))
@@ -574,12 +578,25 @@ mod tests {
                    "cells": [{"status": "expiring", "label": "l", "expires": "e"}, {"status": "none", "label": "l", "expires": null}]}]},
                    "expiring": [{"name": "n", "qualification": "q", "expires": "e", "days_left": 3}]}),
         );
-        rendered(
+        let html = rendered(
             "orders.html",
             json!({"order_id": "", "order": null, "key": "k", "bedside": null, "default_location": "h/ward",
-                   "orders_count": "1",
+                   "orders_count": "1", "sign": {"errors": {"general": null, "password": null}},
+                   "collection": {"values": {}, "errors": {}},
+                   "new_order": {"values": {"key": "k", "subject": "<b>S</b>", "product": "prime-car-t",
+                       "manufacturer": "cpc", "dose_cells": "5e10", "body_weight_kg": "",
+                       "window_earliest": "2025-01-01", "window_latest": "2025-03-01"},
+                       "products": [{"id": "prime-car-t", "range": "r", "selected": true, "per_kg": false}],
+                       "manufacturers": ["cpc"],
+                       "errors": {"subject": null, "product": null, "manufacturer": null,
+                           "dose_cells": "out of range", "body_weight_kg": null, "window": "w",
+                           "general": "g", "password": null}},
                    "orders": [{"id": "O-1", "subject": "S-1", "product": "p", "site": "h", "stage": "signed",
                                "stage_label": "s", "next": "n", "infusion": null}]}),
+        );
+        assert!(
+            html.contains("&lt;b&gt;S") && html.contains("no-err-dose_cells"),
+            "typed values are escaped, errors at their fields: {html}"
         );
         let timeline = json!([{"seq": 3, "at": "t", "what": "w", "code": "released", "by": "qa",
             "manual": false, "refusal": false, "detail": null, "facts": [{"name": "n", "value": "v"}],
@@ -599,6 +616,9 @@ mod tests {
             ("may_thaw", json!(true)),
             ("may_verify", json!(true)),
             ("may_infuse", json!(true)),
+            ("may_sign", json!(true)),
+            ("may_collect", json!(true)),
+            ("esig_acknowledged", json!(false)),
             (
                 "predicted",
                 json!([{"step": "s", "code": "infusion", "at": "t", "basis": "b"}]),
@@ -610,6 +630,12 @@ mod tests {
         let html = rendered(
             "orders.html",
             json!({"order_id": "O-1", "orders": null, "key": "k", "default_location": "h/ward",
+                   "new_order": null,
+                   "sign": {"errors": {"general": null, "password": "wrong"}},
+                   "collection": {"values": {"unit": "<i>u</i>", "volume_ml": "x", "nucleated_cells": "",
+                       "cd3_cells": "", "collected_at": ""},
+                       "errors": {"unit": null, "volume_ml": "v", "nucleated_cells": null, "cd3_cells": null,
+                           "collected_at": null, "general": null, "password": null}},
                    "bedside": {"kind": "stop", "headline": "STOP", "reason": "r", "code": "wrong_patient", "detail": "<i>d</i>"},
                    "bedside_form": {"location": "h/ward/1"}, "order": order}),
         );

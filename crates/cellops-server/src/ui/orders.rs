@@ -6,6 +6,7 @@
 //! big PASS / STOP, and the infusion, each through the orders API handler itself.
 
 use super::i18n::Lang;
+use super::order_forms;
 use super::{Ui, error_message, idempotency_headers, render};
 use crate::error::ApiError;
 use crate::json::{AppJson, AppQuery};
@@ -236,11 +237,18 @@ async fn order_view<B: Backend>(
         "may_thaw": at_hospital && stage == "received_at_hospital",
         "may_verify": at_hospital && matches!(stage, "thawed" | "verified"),
         "may_infuse": at_hospital && stage == "verified",
+        "may_sign": order_forms::may_sign(ui, o),
+        "may_collect": order_forms::may_collect(ui, o),
+        "esig_acknowledged": ui.caller.user.esig_policy_acknowledged,
     }))
 }
 
 /// The page context: the site's orders, or one order.
-async fn context<B: Backend>(state: &AppState<B>, ui: &Ui, order: &str) -> (StatusCode, Value) {
+pub(crate) async fn context<B: Backend>(
+    state: &AppState<B>,
+    ui: &Ui,
+    order: &str,
+) -> (StatusCode, Value) {
     let mut ctx = ui.context("/ui/orders", "orders_title");
     ctx["order_id"] = json!(order);
     ctx["order"] = Value::Null;
@@ -248,6 +256,14 @@ async fn context<B: Backend>(state: &AppState<B>, ui: &Ui, order: &str) -> (Stat
     ctx["key"] = json!(super::form_key(state));
     ctx["bedside"] = Value::Null;
     ctx["default_location"] = json!(format!("{}/ward", ui.site_text()));
+    // The hospital's forms (`order_forms`): new order, signature, collection.
+    ctx["new_order"] = if order.is_empty() && order_forms::may_order(ui) {
+        order_forms::new_order_view(state, ui, None, None)
+    } else {
+        Value::Null
+    };
+    ctx["sign"] = order_forms::sign_view(ui, None);
+    ctx["collection"] = order_forms::collection_view(ui, None, None);
     if order.is_empty() {
         let Some(site) = ui.site.clone() else {
             return (StatusCode::OK, ctx);

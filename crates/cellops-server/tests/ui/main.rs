@@ -9,6 +9,7 @@
 mod support;
 
 mod browser;
+mod orders;
 mod screens;
 
 use support::{PASSWORD, TestApp};

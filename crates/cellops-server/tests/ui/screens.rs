@@ -111,7 +111,7 @@ async fn login_shows_the_home_page_and_logout_ends_the_session() {
 /// phrases and capitalised words, leaving out those the same in both languages (the
 /// product name, "English") and lower-case single words that also occur in data (stream
 /// names such as `unit/…`).
-fn english_only_texts() -> Vec<String> {
+pub(crate) fn english_only_texts() -> Vec<String> {
     let en: std::collections::BTreeMap<String, String> =
         toml::from_str(include_str!("../../src/ui/locales/en.toml")).unwrap();
     let ja: std::collections::BTreeMap<String, String> =
@@ -596,7 +596,7 @@ async fn form_post(
         .status()
 }
 
-async fn check_page(b: &Browser, name: &str) {
+pub(crate) async fn check_page(b: &Browser, name: &str) {
     b.find("main").await;
     let (overflow, sizes) = b.overflows_horizontally().await;
     assert!(!overflow, "{name} is wider than 1024 px: {sizes}");

@@ -26,4 +26,7 @@ document.addEventListener("DOMContentLoaded", () => {
       .find((el) => el && el.value === "");
     (empty || document.getElementById("scanned")).focus();
   }
+  // After a refusal, the cursor goes to the field it names (its message is beside it).
+  const invalid = document.querySelector("[aria-invalid='true']");
+  if (invalid) invalid.focus();
 });
