@@ -3,7 +3,9 @@
 //! the predicted dose day (an SVG drawn here with the user's language), metabolites,
 //! alarms and deviations, and the operator's confirmation of the step in progress with an
 //! e-signature (password re-entry) through the batch API (`POST
-//! /api/batches/{id}/steps/{step}/complete`).
+//! /api/batches/{id}/steps/{step}/complete`). Starting the due step and entering sample
+//! results are `batch_steps.rs`; this module only offers them (`start_step`,
+//! `sampling_step` of the view).
 //!
 //! The growth plot is drawn here rather than with `cellops_twin::plot::fit_svg`: that one
 //! needs a fitted `Prediction` (the batch record keeps only the forecast rows) and writes
@@ -303,6 +305,10 @@ struct Progress {
     counts: Series,
     faults: Vec<Value>,
     operator_step: Option<Value>,
+    /// The step due to be started (and the material lots it needs recorded).
+    start_step: Option<Value>,
+    /// The sampling step in progress, with the parameters to enter and their limits.
+    sampling_step: Option<Value>,
     decision_window: Option<(f64, f64)>,
     target: Option<(String, f64)>,
     /// Day of the harvest decision, and whether it found the dose reached.
@@ -368,6 +374,8 @@ fn progress(ui: &Ui, entry: &BatchEntry, recipe: &RecipeEntry) -> Progress {
     let due = entry.state.due_step().map(|d| d.id.clone());
     let (mut done, mut total) = (0, 0);
     let mut operator_step = None;
+    let mut start_step = None;
+    let mut sampling_step = None;
     let mut decision_window = None;
     let mut target = None;
     let phases: Vec<Value> = recipe
@@ -403,6 +411,14 @@ fn progress(ui: &Ui, entry: &BatchEntry, recipe: &RecipeEntry) -> Progress {
                                 "esignature": o.esignature.map(|m| format!("{m:?}")),
                             }));
                         }
+                        if state == "due" {
+                            start_step = super::batch_steps::start_step_view(ui, recipe, s);
+                        }
+                        if state == "active"
+                            && let StepKind::Sampling(sm) = &s.kind
+                        {
+                            sampling_step = Some(super::batch_steps::sampling_view(ui, s, sm));
+                        }
                         let last = completed.get(&s.id);
                         json!({
                             "id": s.id, "name": s.name, "state": state,
@@ -431,6 +447,8 @@ fn progress(ui: &Ui, entry: &BatchEntry, recipe: &RecipeEntry) -> Progress {
         counts,
         faults,
         operator_step,
+        start_step,
+        sampling_step,
         decision_window,
         target,
         harvest_decision,
@@ -439,7 +457,7 @@ fn progress(ui: &Ui, entry: &BatchEntry, recipe: &RecipeEntry) -> Progress {
     }
 }
 
-async fn context<B: cellops_ledger::Backend>(
+pub(crate) async fn context<B: cellops_ledger::Backend>(
     state: &AppState<B>,
     ui: &Ui,
     batch: &str,
@@ -551,6 +569,9 @@ async fn context<B: cellops_ledger::Backend>(
         .collect();
     let st = status["status"].as_str().unwrap_or("");
     let site = status["site"].as_str().unwrap_or("");
+    let on_hold = status["on_hold_by"]
+        .as_array()
+        .is_some_and(|held| !held.is_empty());
     let may_confirm = SiteId::parse(site)
         .ok()
         .is_some_and(|s| ui.caller.user.has_role(Role::Operator, &s));
@@ -584,6 +605,9 @@ async fn context<B: cellops_ledger::Backend>(
         "alarms": alarms,
         "deviations": deviations,
         "operator_step": if may_confirm { p.operator_step } else { None },
+        // Started and sampled by operators, not while the batch is held or finished.
+        "start_step": if may_confirm && st == "Running" && !on_hold { p.start_step } else { None },
+        "sampling_step": if may_confirm { p.sampling_step } else { None },
         "harvested_units": status["harvested_units"],
     });
     (StatusCode::OK, ctx)

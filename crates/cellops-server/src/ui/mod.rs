@@ -17,6 +17,7 @@ mod admin;
 mod assets;
 mod audit;
 mod batch;
+mod batch_steps;
 mod cold;
 pub mod csrf;
 mod home;
@@ -71,6 +72,8 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         .route("/ui/schedule", get(schedule::page::<B>))
         .route("/ui/shipments", get(cold::shipments_page::<B>))
         .route("/ui/batch/confirm", post(batch::confirm::<B>))
+        .route("/ui/batch/start", post(batch_steps::start::<B>))
+        .route("/ui/batch/results", post(batch_steps::results::<B>))
         .route("/ui/orders/thaw", post(orders::thaw::<B>))
         .route("/ui/orders/bedside", post(orders::bedside::<B>))
         .route("/ui/orders/infusion", post(orders::infusion::<B>))
@@ -689,6 +692,17 @@ mod tests {
             (
                 "operator_step",
                 json!({"id": "s", "name": "n", "instruction": "i", "esignature": "Performed"}),
+            ),
+            (
+                "start_step",
+                json!({"id": "s2", "name": "n2", "kind": "k", "error": "e",
+                       "lots": [{"id": "m", "name": "<i>M</i>", "value": "L-1", "error": "x"}]}),
+            ),
+            (
+                "sampling_step",
+                json!({"id": "s3", "name": "n3", "instruction": "i", "error": null,
+                       "parameters": [{"name": "viability_percent", "label": "v", "range": "≥ 80",
+                                       "holds": true, "value": "9", "error": null}]}),
             ),
         ] {
             view[k] = v;

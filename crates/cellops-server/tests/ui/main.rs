@@ -8,6 +8,7 @@
 #[path = "../it/support.rs"]
 mod support;
 
+mod batch_steps;
 mod browser;
 mod orders;
 mod screens;
