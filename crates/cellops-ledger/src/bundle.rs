@@ -8,11 +8,10 @@ use crate::LedgerError;
 use crate::ledger::READ_PAGE_ROWS_MAX;
 use crate::record::{Hash, Record};
 use crate::store::{Backend, RowRef, StoredCheckpoint};
-use crate::verify::{Verifier, VerifyReport};
+use crate::verify::{PageHashes, Verifier, VerifyReport};
 use cellops_domain::Timestamp;
 use cellops_tlog::NoteVerifier;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::io::{BufRead, Write};
 
 pub const BUNDLE_FORMAT: &str = "cellops-ledger-bundle";
@@ -191,23 +190,26 @@ pub fn verify_bundle(
     Ok((header, report))
 }
 
-/// Pages read ahead of verification.
-const VERIFY_PAGES_AHEAD_MAX: usize = 2;
+/// Rows per page of parallel verification: a power of two, so that a page of a gap-free
+/// log is one complete subtree of the Merkle tree, hashed where the page is hashed.
+const VERIFY_PAGE_ROWS: usize = 8192;
+const _: () = assert!(VERIFY_PAGE_ROWS.is_power_of_two() && VERIFY_PAGE_ROWS <= READ_PAGE_ROWS_MAX);
 
-/// Rows copied out of the database for the verifying thread, with their entry digests:
-/// one buffer holds the text of every row (no allocation per row), and pages are reused.
+/// Rows copied out of the database for the hashing threads: one buffer holds the text of
+/// every row (no allocation per row), and pages and their hashes are reused.
 #[derive(Default)]
 struct RowPage {
+    /// Position of the page in reading order.
+    number: u64,
     text: Vec<u8>,
     rows: Vec<PageRow>,
+    hashes: PageHashes,
 }
 
 struct PageRow {
     seq: u64,
     prev_hash: Hash,
     hash: Hash,
-    /// `SHA-256(entry)`, computed by the reading thread.
-    entry_digest: Hash,
     /// Ends of stream, event_type, site and entry in `text` (each starts where the last ends).
     ends: [usize; 4],
 }
@@ -231,16 +233,15 @@ impl RowPage {
             seq: row.seq,
             prev_hash: *row.prev_hash,
             hash: *row.hash,
-            entry_digest: Sha256::digest(row.entry).into(),
             ends,
         });
     }
 
-    fn feed(&self, verifier: &mut Verifier) {
-        let mut start = 0;
-        for r in &self.rows {
+    fn row_refs(&self) -> impl Iterator<Item = RowRef<'_>> {
+        let starts = std::iter::once(0).chain(self.rows.iter().map(|r| r.ends[3]));
+        self.rows.iter().zip(starts).map(|(r, start)| {
             let [stream, event_type, site, entry] = r.ends;
-            let row = RowRef {
+            RowRef {
                 seq: r.seq,
                 stream: &self.text[start..stream],
                 event_type: &self.text[stream..event_type],
@@ -248,47 +249,95 @@ impl RowPage {
                 entry: &self.text[site..entry],
                 prev_hash: &r.prev_hash,
                 hash: &r.hash,
-            };
-            verifier.feed_row_digested(row, &r.entry_digest);
-            start = entry;
-        }
+            }
+        })
+    }
+
+    fn hash(&mut self) {
+        let mut hashes = std::mem::take(&mut self.hashes);
+        hashes.compute(self.row_refs());
+        self.hashes = hashes;
+    }
+
+    fn feed(&mut self, verifier: &mut Verifier) {
+        let mut hashes = std::mem::take(&mut self.hashes);
+        verifier.feed_hashed_page(&mut hashes, self.row_refs());
+        self.hashes = hashes;
     }
 }
 
-/// Verifies the ledger in a database, page by page, on two threads: one reads rows and
-/// hashes their entries while this one checks them (chain, index columns, signatures,
-/// tree, checkpoints). [`verify_store_single_thread`] does the same work on one thread.
+/// Verifies the ledger in a database, page by page, on every core: one thread reads rows,
+/// hashing threads (one per core) compute each page's entry digests, chain hashes, leaf
+/// hashes and complete subtrees, and this thread checks the pages in order (chain links,
+/// index columns, signatures, tree, checkpoints) exactly as
+/// [`verify_store_single_thread`] does on one thread, with the same first problem.
 pub fn verify_store<B: Backend>(
     backend: &mut B,
     trusted: &NoteVerifier,
 ) -> Result<VerifyReport, LedgerError> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex, mpsc};
     let checkpoints = all_checkpoints(backend)?;
     let mut verifier = Verifier::new(trusted.clone(), checkpoints);
+    let hashers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let (pages, arriving) = std::sync::mpsc::sync_channel::<RowPage>(VERIFY_PAGES_AHEAD_MAX);
-        let (recycle, recycled) = std::sync::mpsc::channel::<RowPage>();
+        let (to_hash, read) = mpsc::sync_channel::<RowPage>(hashers + 1);
+        // Shared by the hashing threads; once they have all stopped, the reader's next send
+        // fails and it stops too.
+        let read = Arc::new(Mutex::new(read));
+        let (to_check, hashed) = mpsc::channel::<RowPage>();
+        let (recycle, recycled) = mpsc::channel::<RowPage>();
+        let stop = &stop;
         let reader = scope.spawn(move || -> Result<(), LedgerError> {
             let mut next = 1;
-            loop {
+            for number in 0.. {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 let mut page = recycled.try_recv().unwrap_or_default();
                 page.clear();
-                backend.scan_rows(next, READ_PAGE_ROWS_MAX, &mut |row| page.push(row))?;
-                let Some(last) = page.rows.last() else {
-                    return Ok(());
-                };
+                page.number = number;
+                backend.scan_rows(next, VERIFY_PAGE_ROWS, &mut |row| page.push(row))?;
+                let Some(last) = page.rows.last() else { break };
                 next = last.seq + 1;
-                if pages.send(page).is_err() {
-                    return Ok(()); // The verifier stopped at a problem.
+                if to_hash.send(page).is_err() {
+                    break; // The checker stopped at a problem.
                 }
             }
+            Ok(())
         });
-        for page in arriving {
-            page.feed(&mut verifier);
-            if verifier.failed() {
-                break;
-            }
-            let _ = recycle.send(page);
+        for _ in 0..hashers {
+            let (read, to_check) = (Arc::clone(&read), to_check.clone());
+            scope.spawn(move || {
+                loop {
+                    // The lock is held only while waiting for the next page.
+                    let next = read.lock().map(|r| r.recv());
+                    let Ok(Ok(mut page)) = next else { return };
+                    page.hash();
+                    if to_check.send(page).is_err() {
+                        return;
+                    }
+                }
+            });
         }
+        drop((read, to_check));
+        // Pages arrive hashed in any order; they are checked in reading order.
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut expected = 0;
+        'pages: for page in hashed {
+            waiting.insert(page.number, page);
+            while let Some(mut page) = waiting.remove(&expected) {
+                page.feed(&mut verifier);
+                expected += 1;
+                if verifier.failed() {
+                    break 'pages;
+                }
+                let _ = recycle.send(page);
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        drop(waiting);
         reader.join().expect("the reader thread does not panic")
     })?;
     Ok(verifier.finish())

@@ -79,6 +79,10 @@ pub struct Verifier {
     /// The rebuilt tree's right edge: checkpoints are checked in size order as the records
     /// reach them, so only the current root is ever needed (O(log n) memory).
     tree: MerkleFrontier,
+    /// While a page hashed on other threads is fed: its subtree levels, from which the tree
+    /// catches up with the linked records (in complete subtrees) when a checkpoint is due
+    /// and at the end of the page. `None`: every linked record is pushed as it links.
+    page: Option<PageTree>,
     report: VerifyReport,
     /// Records that arrived ahead of `expected_seq`, held back to tell a reordering (the
     /// missing record turns up soon) from a deletion (it never does).
@@ -98,6 +102,7 @@ impl Verifier {
             expected_seq: 1,
             prev_hash: record::genesis_hash(),
             tree: MerkleFrontier::new(),
+            page: None,
             report: VerifyReport::default(),
             ahead: Vec::new(),
             scratch: Vec::with_capacity(256),
@@ -132,13 +137,36 @@ impl Verifier {
         if self.failed() {
             return;
         }
-        let digest: Hash = Sha256::digest(row.entry).into();
-        self.feed_row_digested(row, &digest);
+        let computed =
+            record::chain_hash_of_digest(row.prev_hash, &Sha256::digest(row.entry).into());
+        self.feed_row_hashed(row, &computed);
     }
 
-    /// [`Verifier::feed_row_ref`] with `SHA-256(row.entry)` already computed (by a thread
-    /// that reads ahead). The caller vouches that `entry_digest` is the entry's digest.
-    pub fn feed_row_digested(&mut self, row: RowRef<'_>, entry_digest: &Hash) {
+    /// Checks a page of rows whose chain hashes and Merkle subtrees were computed on other
+    /// threads ([`PageHashes::compute`]), exactly as [`Verifier::feed_row_ref`] checks them
+    /// one by one: the same checks in the same order, the same first problem.
+    pub fn feed_hashed_page<'a>(
+        &mut self,
+        hashes: &mut PageHashes,
+        rows: impl Iterator<Item = RowRef<'a>>,
+    ) {
+        debug_assert_eq!(self.tree.len(), self.report.records_checked);
+        self.page = Some(PageTree {
+            base: self.tree.len(),
+            levels: std::mem::take(&mut hashes.levels),
+        });
+        for (row, computed) in rows.zip(&hashes.chain) {
+            self.feed_row_hashed(row, computed);
+        }
+        self.sync_tree();
+        if let Some(page) = self.page.take() {
+            hashes.levels = page.levels;
+        }
+    }
+
+    /// The checks of [`Verifier::feed_row_ref`], with `computed` =
+    /// `SHA-256(0x02 || row.prev_hash || SHA-256(row.entry))` already computed.
+    fn feed_row_hashed(&mut self, row: RowRef<'_>, computed: &Hash) {
         if self.failed() || self.held_back(row.seq) {
             return;
         }
@@ -180,8 +208,7 @@ impl Verifier {
                 );
             }
         }
-        let hash = record::chain_hash_of_digest(row.prev_hash, entry_digest);
-        if hash != *row.hash {
+        if computed != row.hash {
             return self.fail(
                 Damage::Edited,
                 row.seq,
@@ -210,9 +237,38 @@ impl Verifier {
         }
         self.prev_hash = *hash;
         self.expected_seq += 1;
-        self.tree.push(cellops_tlog::leaf_hash(hash));
+        if self.page.is_none() {
+            self.tree.push(cellops_tlog::leaf_hash(hash));
+        }
         self.report.records_checked += 1;
-        self.check_checkpoints_at(self.tree.len());
+        let linked = self.report.records_checked;
+        if matches!(self.checkpoints.get(self.next_checkpoint), Some(next) if next.size <= linked) {
+            self.sync_tree();
+            self.check_checkpoints_at(linked);
+        }
+    }
+
+    /// Brings the tree up to every linked record, from the current page's subtrees (the
+    /// largest complete, aligned ones that fit). The records linked in a page are always
+    /// its first rows, in order: after a row that does not link (held back or failed), no
+    /// later row links.
+    fn sync_tree(&mut self) {
+        let Some(page) = &self.page else { return };
+        let target = self.report.records_checked;
+        while self.tree.len() < target {
+            let len = self.tree.len();
+            let at = len - page.base;
+            let fits = 63 - (target - len).leading_zeros();
+            let height = at
+                .trailing_zeros()
+                .min(len.trailing_zeros())
+                .min(fits)
+                .min(page.levels.len() as u32 - 1);
+            self.tree.push_subtree(
+                page.levels[height as usize][(at >> height) as usize],
+                height,
+            );
+        }
     }
 
     /// Handles records that arrive ahead of the expected position; true when `seq` was
@@ -413,6 +469,56 @@ impl Verifier {
                 );
         }
         self.report
+    }
+}
+
+/// A page's subtree levels while it is fed, and the tree size where the page starts.
+struct PageTree {
+    base: u64,
+    levels: Vec<Vec<Hash>>,
+}
+
+/// Hashes of a page of consecutive rows, computed on any thread before the rows are fed
+/// ([`Verifier::feed_hashed_page`]); reused from page to page (no allocation per row).
+#[derive(Default)]
+pub struct PageHashes {
+    /// Per row, `SHA-256(0x02 || prev_hash || SHA-256(entry))` from the stored bytes.
+    chain: Vec<Hash>,
+    /// `levels[0]`: per row, the leaf hash of its stored hash; `levels[h][i]`: the root of
+    /// rows `i·2^h .. (i+1)·2^h` (only complete subtrees).
+    levels: Vec<Vec<Hash>>,
+}
+
+impl PageHashes {
+    /// Hashes `rows` (every entry, chain link, leaf and complete subtree of the page).
+    pub fn compute<'a>(&mut self, rows: impl Iterator<Item = RowRef<'a>>) {
+        self.chain.clear();
+        if self.levels.is_empty() {
+            self.levels.push(Vec::new());
+        }
+        self.levels[0].clear();
+        for row in rows {
+            let digest: Hash = Sha256::digest(row.entry).into();
+            self.chain
+                .push(record::chain_hash_of_digest(row.prev_hash, &digest));
+            self.levels[0].push(cellops_tlog::leaf_hash(row.hash));
+        }
+        let mut height = 0;
+        while self.levels[height].len() >= 2 {
+            if self.levels.len() == height + 1 {
+                self.levels.push(Vec::new());
+            }
+            let (lower, upper) = self.levels.split_at_mut(height + 1);
+            let (lower, upper) = (&lower[height], &mut upper[0]);
+            upper.clear();
+            upper.extend(
+                lower
+                    .chunks_exact(2)
+                    .map(|pair| cellops_tlog::node_hash(&pair[0], &pair[1])),
+            );
+            height += 1;
+        }
+        self.levels.truncate(height + 1);
     }
 }
 

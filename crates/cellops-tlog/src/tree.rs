@@ -272,6 +272,31 @@ impl MerkleFrontier {
         self.len += 1;
     }
 
+    /// Appends a complete subtree of `2^height` leaves, given as its root: the same tree as
+    /// pushing those leaves one by one, without hashing them again (a verifier that hashes
+    /// blocks of leaves on several threads joins their roots here).
+    ///
+    /// # Panics
+    /// When the size is not a multiple of `2^height` (the subtree would not be complete in
+    /// the RFC 9162 tree) or `height` is 64 or more: a caller's bug, not a data condition.
+    pub fn push_subtree(&mut self, root: Hash, height: u32) {
+        assert!(
+            height < 64 && self.len.trailing_zeros() >= height,
+            "a subtree of 2^{height} leaves cannot start at leaf {}",
+            self.len
+        );
+        let mut hash = root;
+        // The binary counter again, starting at bit `height`.
+        let mut carry = self.len >> height;
+        while carry & 1 == 1 {
+            let left = self.peaks.pop().expect("one peak per set bit of len");
+            hash = node_hash(&left, &hash);
+            carry >>= 1;
+        }
+        self.peaks.push(hash);
+        self.len += 1 << height;
+    }
+
     /// Number of leaves.
     pub fn len(&self) -> u64 {
         self.len

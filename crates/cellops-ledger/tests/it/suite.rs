@@ -40,6 +40,7 @@ backend_tests!(
     outbox_delivery_state_survives_reopen,
     outbox_claims_are_disjoint_across_connections,
     signed_records_verify,
+    damage_is_found_across_pages,
 );
 
 fn append_notes<B: Backend>(ledger: &Ledger<B>, n: usize) {
@@ -622,4 +623,88 @@ fn signed_records_verify<B: Backend>(db: &TestDb) {
     assert!(report.is_ok(), "{:?}", report.problem);
     assert_eq!(report.records_checked, 5);
     assert_eq!(report.verified_checkpoint_size, 5);
+}
+
+/// A log of several verification pages (8,192 rows each), with checkpoints that fall inside
+/// pages and across their boundaries: the parallel path assembles the tree from subtrees
+/// hashed page by page, and must find every damage exactly where the one-thread path does.
+fn damage_is_found_across_pages<B: Backend>(db: &TestDb) {
+    const RECORDS: usize = 20_000;
+    let ledger = db.open::<B>(3000);
+    for chunk in 0..RECORDS / 1000 {
+        let records = (0..1000)
+            .map(|i| {
+                note(
+                    &format!("batch/b-{}", i % 7),
+                    &format!("n{}", chunk * 1000 + i),
+                )
+            })
+            .collect();
+        ledger
+            .append(AppendRequest {
+                records,
+                idempotency_key: None,
+            })
+            .unwrap();
+    }
+    ledger.checkpoint_now().unwrap();
+    let report = verify_db(&ledger);
+    assert!(report.is_ok(), "{:?}", report.problem);
+    assert_eq!(report.records_checked, RECORDS as u64);
+    assert_eq!(report.verified_checkpoint_size, RECORDS as u64);
+    assert_eq!(
+        report.checkpoints_checked, 7,
+        "3000, 6000, …, 18000 and 20000"
+    );
+    let key = ledger.verifier().clone();
+    drop(ledger);
+    let found = |sql: &str, undo: &str| {
+        tamper(db, sql);
+        let f = verify_db_fresh::<B>(db, &key)
+            .problem
+            .expect("damage found");
+        tamper(db, undo);
+        assert!(verify_db_fresh::<B>(db, &key).is_ok(), "undone: {undo}");
+        f
+    };
+    let f = found(
+        "UPDATE ledger_records SET entry = replace(entry, '\"n12344\"', '\"n12344 edited\"') WHERE seq = 12345",
+        "UPDATE ledger_records SET entry = replace(entry, '\"n12344 edited\"', '\"n12344\"') WHERE seq = 12345",
+    );
+    assert_eq!((f.damage, f.seq), (Damage::Edited, 12345), "{f:?}");
+    // The first row of the third page.
+    let f = found(
+        "CREATE TABLE saved AS SELECT * FROM ledger_records WHERE seq = 16385;
+         DELETE FROM ledger_records WHERE seq = 16385;",
+        "INSERT INTO ledger_records SELECT * FROM saved; DROP TABLE saved;",
+    );
+    assert_eq!((f.damage, f.seq), (Damage::Deleted, 16385), "{f:?}");
+    // The last row of the first page and the first of the second, swapped.
+    let swap = "UPDATE ledger_records SET seq = 100000 WHERE seq = 8192;
+         UPDATE ledger_records SET seq = 8192 WHERE seq = 8193;
+         UPDATE ledger_records SET seq = 8193 WHERE seq = 100000;";
+    let f = found(swap, swap);
+    assert_eq!((f.damage, f.seq), (Damage::Reordered, 8192), "{f:?}");
+    let f = found(
+        "UPDATE ledger_records SET stream = 'batch/b-9' WHERE seq = 9000",
+        "UPDATE ledger_records SET stream = 'batch/b-5' WHERE seq = 9000",
+    );
+    assert_eq!((f.damage, f.seq), (Damage::Edited, 9000), "{f:?}");
+    // The last record rewritten and re-hashed: its chain is consistent, the tree is not the
+    // one the last checkpoint signed.
+    let mut b = B::open(&db.url).unwrap();
+    let mut last = b.records(RECORDS as u64, 1).unwrap().remove(0);
+    drop(b);
+    last.payload = "{\"text\":\"rewritten\"}".into();
+    last.hash = last.computed_hash();
+    tamper(
+        db,
+        &format!(
+            "UPDATE ledger_records SET entry = '{}', hash = {} WHERE seq = {RECORDS}",
+            String::from_utf8(last.entry_bytes()).unwrap(),
+            blob(db, &last.hash)
+        ),
+    );
+    let f = verify_db_fresh::<B>(db, &key).problem.expect("fork found");
+    assert_eq!((f.damage, f.seq), (Damage::ForkedChain, 18001), "{f:?}");
 }

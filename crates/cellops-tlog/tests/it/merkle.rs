@@ -488,3 +488,37 @@ fn frontier_root_equals_the_tree_root() {
         assert_eq!(frontier.root(), mth(&leaves), "size {}", i + 1);
     }
 }
+
+#[test]
+fn frontier_subtrees_equal_their_leaves() {
+    // Every way of cutting 300 leaves into aligned complete subtrees gives the same roots as
+    // pushing the leaves one by one.
+    let leaves: Vec<_> = (0u32..300).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+    for max_height in 0..9u32 {
+        let mut frontier = cellops_tlog::MerkleFrontier::new();
+        let mut at = 0usize;
+        while at < leaves.len() {
+            let height = (0..=max_height)
+                .rev()
+                .find(|h| at.is_multiple_of(1 << h) && at + (1 << h) <= leaves.len())
+                .unwrap();
+            let block = &leaves[at..at + (1 << height)];
+            frontier.push_subtree(mth(block), height);
+            at += block.len();
+            assert_eq!(frontier.len(), at as u64);
+            assert_eq!(
+                frontier.root(),
+                mth(&leaves[..at]),
+                "size {at}, height {height}"
+            );
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "cannot start at leaf 1")]
+fn frontier_refuses_a_misaligned_subtree() {
+    let mut frontier = cellops_tlog::MerkleFrontier::new();
+    frontier.push(leaf_hash(b"a"));
+    frontier.push_subtree(leaf_hash(b"b"), 1);
+}
