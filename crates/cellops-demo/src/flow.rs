@@ -256,8 +256,50 @@ impl Patient {
         self.ordered_at = net.now();
         Ok(match self.product {
             Product::AlloCarT => (Step::Allocate, Self::in_hours(net.now(), 4.0)),
-            _ => (Step::Collect, Self::in_hours(net.now(), 24.0 * 3.0)),
+            _ => (Step::Collect, self.book_collection(net).await?),
         })
+    }
+
+    /// Books the collection slot (every later stage's capacity with it) three days ahead,
+    /// or at the schedule's first alternative; the order's status then predicts its dates
+    /// from the booking. Returns when collection is due: the booked day, not before three
+    /// days from now. With no slot at all within the treatment window the patient is
+    /// collected unbooked in three days.
+    async fn book_collection<B: Backend>(
+        &mut self,
+        net: &mut Network<B>,
+    ) -> anyhow::Result<Timestamp> {
+        let h = self.hospital;
+        let wanted = Self::in_hours(net.now(), 24.0 * 3.0);
+        let date = |t: Timestamp| t.to_string()[..10].to_string();
+        let latest = date(Self::in_hours(net.now(), 24.0 * 120.0));
+        let mut collection = date(wanted);
+        for _ in 0..2 {
+            let r = net
+                .try_post(
+                    h.physician,
+                    "/api/bookings",
+                    json!({"product": self.product.as_str(), "hospital": h.site,
+                           "collection_date": collection, "latest_infusion": latest,
+                           "order": self.order}),
+                )
+                .await?;
+            if r.status.is_success() {
+                let booked = r.body["booking"]["collection"]
+                    .as_str()
+                    .and_then(|d| Timestamp::parse(&format!("{d}T09:00:00.000000Z")).ok())
+                    .context("the booking has its collection date")?;
+                return Ok(booked.max(wanted));
+            }
+            match r.body["alternatives"][0]["collection"].as_str() {
+                Some(alternative) if r.status.as_u16() == 409 => {
+                    collection = alternative.to_string()
+                }
+                _ if r.status.as_u16() == 409 => break,
+                _ => bail!("book the collection slot: {} {}", r.status, r.body),
+            }
+        }
+        Ok(wanted)
     }
 
     async fn hand_off<B: Backend>(

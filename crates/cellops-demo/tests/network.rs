@@ -62,6 +62,11 @@ async fn check<B: Backend>(net: &mut Network<B>, summary: &Summary) {
                     || allogeneic,
                 "{id}: release in {happened:?}"
             );
+            // An autologous order's collection slot was booked in the schedule.
+            assert!(
+                allogeneic || happened.contains(&"schedule.booked"),
+                "{id}: booking in {happened:?}"
+            );
             for step in [
                 if allogeneic {
                     "dose_allocated"

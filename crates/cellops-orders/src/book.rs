@@ -134,6 +134,9 @@ pub struct Order {
     pub product_unit: Option<UnitCode>,
     pub released_at_risk: bool,
     pub predicted_dose_at: Option<Timestamp>,
+    /// The collection slot booked for the order and the infusion date the schedule plans
+    /// with it (`schedule.booked` naming the order; gone when the booking is cancelled).
+    pub booked: Option<Booked>,
     pub infused_at: Option<Timestamp>,
     /// Batches that failed for this order.
     pub failed_batches: u32,
@@ -141,6 +144,18 @@ pub struct Order {
     /// When each milestone was (last) reached.
     #[serde(skip)]
     pub reached: BTreeMap<&'static str, Timestamp>,
+}
+
+/// A booked slot: the schedule's dates for the order (midnight UTC of each date).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Booked {
+    pub collection: Timestamp,
+    pub infusion: Timestamp,
+}
+
+/// The id the schedule gives the booking of `order` (ledger streams are lower case).
+fn booking_id(order: &OrderId) -> String {
+    format!("bk-{}", order.as_str().to_ascii_lowercase())
 }
 
 impl Order {
@@ -250,6 +265,7 @@ impl OrderBook {
                 self.apply_release_signature(r);
             }
             "bedside.verified" | "bedside.mismatch" | "infusion.recorded" => self.apply_custody(r),
+            "schedule.booked" | "schedule.cancelled" => self.apply_booking(r),
             t if MODULE_EVENT_TYPES.contains(&t) => self.apply_module(r),
             _ => match OrderEvent::from_json(r.event_type, r.payload) {
                 None => {}
@@ -281,6 +297,66 @@ impl OrderBook {
             }
             order.push(r.seq, r.recorded_at, "order.signed", signer, None);
         }
+    }
+
+    /// A booking of the schedule that names an order: its dates predict the order's
+    /// collection and infusion; a cancelled booking predicts nothing.
+    fn apply_booking(&mut self, r: RecordView<'_>) {
+        let Ok(p) = serde_json::from_str::<serde_json::Value>(r.payload) else {
+            self.unreadable
+                .push((r.seq, format!("{}: not JSON", r.event_type)));
+            return;
+        };
+        let date = |key: &str| {
+            p.get(key)
+                .and_then(|v| v.as_str())
+                .and_then(|d| Timestamp::parse(&format!("{d}T00:00:00Z")).ok())
+        };
+        if r.event_type == "schedule.cancelled" {
+            let Some(booking) = p.get("booking").and_then(|b| b.as_str()) else {
+                return;
+            };
+            if let Some(order) = self
+                .orders
+                .values_mut()
+                .find(|o| o.booked.is_some() && booking_id(&o.id) == booking)
+            {
+                order.booked = None;
+                order.push(r.seq, r.recorded_at, "schedule.cancelled", r.actor, None);
+            }
+            return;
+        }
+        let Some(order) = p
+            .get("order")
+            .and_then(|o| o.as_str())
+            .and_then(|o| OrderId::parse(o).ok())
+            .and_then(|o| self.orders.get_mut(&o))
+        else {
+            return;
+        };
+        let (Some(collection), Some(infusion)) = (date("collection"), date("infusion")) else {
+            self.unreadable.push((
+                r.seq,
+                "schedule.booked: collection or infusion is not a date".into(),
+            ));
+            return;
+        };
+        order.booked = Some(Booked {
+            collection,
+            infusion,
+        });
+        let detail = format!(
+            "collection {} · infusion {}",
+            &collection.to_string()[..10],
+            &infusion.to_string()[..10]
+        );
+        order.push(
+            r.seq,
+            r.recorded_at,
+            "schedule.booked",
+            r.actor,
+            Some(detail),
+        );
     }
 
     /// A record of the batch, QC, bank or shipment module: the milestone it means for the
@@ -585,6 +661,7 @@ impl OrderBook {
                     product_unit: None,
                     released_at_risk: false,
                     predicted_dose_at: None,
+                    booked: None,
                     infused_at: None,
                     failed_batches: 0,
                     timeline: Vec::new(),

@@ -1,5 +1,6 @@
 //! The order status everyone sees: what happened, what is next, and predicted dates for the
-//! steps ahead (typical durations per product; the twin's dose prediction once a batch runs).
+//! steps ahead (the booked slot's dates from the schedule, typical durations per product
+//! between them, and the twin's dose prediction once a batch runs).
 
 use cellops_domain::Timestamp;
 use serde::Serialize;
@@ -106,7 +107,22 @@ pub fn status(order: &Order, now: Timestamp) -> OrderStatus<'_> {
         let done = steps_done(order.stage, order.product);
         for (step, _, days) in plan(order.product).into_iter().skip(done) {
             let mut basis = "typical duration";
+            let before = t;
             t = t.plus_us(days * MICROS_PER_DAY);
+            if let Some(b) = order.booked {
+                // The schedule's dates hold unless the steps before them already passed them.
+                let booked = match step {
+                    "collection" => Some(b.collection),
+                    "infusion" => Some(b.infusion),
+                    _ => None,
+                };
+                if let Some(at) = booked
+                    && at >= before
+                {
+                    t = at;
+                    basis = "booked schedule";
+                }
+            }
             if step == "harvest" {
                 if let Some(p) = order.predicted_dose_at {
                     t = p;

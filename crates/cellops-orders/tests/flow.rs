@@ -544,3 +544,75 @@ fn allogeneic_orders_are_served_from_the_bank() {
         ["receipt_at_hospital", "infusion"]
     );
 }
+
+#[test]
+fn a_booked_slot_predicts_collection_and_infusion_until_it_is_cancelled() {
+    let mut w = World::new();
+    w.enrol("s-1", "hosp");
+    w.place("o-1", "s-1", Product::PrimeCarT, prime_dose(1e8), (20, 90))
+        .unwrap();
+    w.sign("o-1", "Ordered", "dr-a");
+    let typical = status(w.order("o-1"), w.now).predicted;
+    let typical_collection = typical[0].at;
+    assert_eq!(typical[0].basis, "typical duration");
+    // A booking for another order changes nothing here.
+    w.module(
+        "schedule.booked",
+        "schedule/bookings/bk-o-2",
+        serde_json::json!({"order": "o-2", "collection": "2026-12-03", "infusion": "2027-01-20"}),
+    );
+    assert_eq!(status(w.order("o-1"), w.now).predicted, typical);
+    w.module(
+        "schedule.booked",
+        "schedule/bookings/bk-o-1",
+        serde_json::json!({"order": "o-1", "collection": "2026-12-03", "infusion": "2027-01-20"}),
+    );
+    let booked = status(w.order("o-1"), w.now);
+    let collection = &booked.predicted[0];
+    assert_eq!(collection.step, "collection");
+    assert_eq!(collection.basis, "booked schedule");
+    assert_eq!(
+        collection.at,
+        Timestamp::parse("2026-12-03T00:00:00Z").unwrap()
+    );
+    assert_ne!(collection.at, typical_collection);
+    let infusion = booked.predicted.last().unwrap();
+    assert_eq!(infusion.step, "infusion");
+    assert_eq!(infusion.basis, "booked schedule");
+    assert_eq!(
+        infusion.at,
+        Timestamp::parse("2027-01-20T00:00:00Z").unwrap()
+    );
+    // The steps between follow the booked collection.
+    let receipt = booked
+        .predicted
+        .iter()
+        .find(|p| p.step == "receipt_at_cpc")
+        .unwrap();
+    assert!(receipt.at > collection.at && receipt.at < infusion.at);
+    assert!(
+        w.order("o-1")
+            .timeline
+            .iter()
+            .any(|e| e.what == "schedule.booked"),
+        "the booking is on the timeline"
+    );
+    // Once the booked date has passed without a collection, the typical duration from now
+    // predicts it again.
+    w.advance(10 * DAY);
+    let late = status(w.order("o-1"), w.now);
+    assert_eq!(late.predicted[0].basis, "typical duration");
+    // Cancelled: typical durations again.
+    w.module(
+        "schedule.cancelled",
+        "schedule/bookings/bk-o-1",
+        serde_json::json!({"booking": "bk-o-1", "reason": "patient unwell"}),
+    );
+    assert!(w.order("o-1").booked.is_none());
+    assert!(
+        status(w.order("o-1"), w.now)
+            .predicted
+            .iter()
+            .all(|p| p.basis != "booked schedule")
+    );
+}

@@ -300,7 +300,7 @@ pub struct BookBody {
     pub latest_infusion: Option<String>,
     pub due_date: Option<String>,
     pub weight: Option<i64>,
-    /// The order this booking serves; also the booking id (`bk-<order>`), so a retried
+    /// The order this booking serves; also the booking id (`bk-<order in lower case>`), so a retried
     /// request finds its booking instead of booking twice.
     pub order: Option<String>,
 }
@@ -359,7 +359,8 @@ pub async fn book_slot<B: Backend>(
     let site = parse_site("hospital", &body.hospital)?;
     let id = match &body.order {
         Some(order) => {
-            let id = format!("bk-{order}");
+            // Order ids are upper case (ORD-…); ledger streams are lower case.
+            let id = format!("bk-{}", order.to_ascii_lowercase());
             Stream::parse(&format!("schedule/bookings/{id}"))
                 .map_err(|e| ApiError::bad_request("order", e.to_string()))?;
             id
