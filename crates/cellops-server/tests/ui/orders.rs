@@ -255,6 +255,28 @@ async fn a_collector_records_the_collection_against_the_signed_order() {
     b.goto(&format!("/ui/orders?order={order}")).await;
     b.find("#collection-form").await;
     check_page(&b, "order-collection").await;
+    // The form in Japanese: no English text of the UI.
+    b.find("#lang-select option[value='ja']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.find("html[lang='ja'] #collection-form").await;
+    let form = b.text("#collection-form").await;
+    assert!(form.contains("採取を記録"), "{form}");
+    let main = b.text("main").await;
+    for english in english_only_texts() {
+        assert!(
+            !main.contains(&english),
+            "English {english:?} on the Japanese collection form"
+        );
+    }
+    b.find("#lang-select option[value='en']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.find("html[lang='en'] #collection-form").await;
     // Another patient's bag: refused at the unit field, what was typed kept.
     b.fill("#col-unit", &codes[1]).await;
     b.fill("#col-volume", "180").await;
