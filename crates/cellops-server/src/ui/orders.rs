@@ -74,6 +74,7 @@ fn source_module(event_type: &str, stream: &str) -> &'static str {
         "bank" => "bank",
         "shipment" => "shipment",
         "bedside" | "infusion" => "bedside",
+        "schedule" => "schedule",
         "esig" if !stream.starts_with("order/") => "release",
         _ => "order",
     }
@@ -174,6 +175,7 @@ async fn order_view<B: Backend>(
             let basis = match p["basis"].as_str().unwrap_or("") {
                 "twin prediction of the dose" => "twin",
                 "start of the treatment window" => "window",
+                "booked schedule" => "booked",
                 _ => "typical",
             };
             json!({
