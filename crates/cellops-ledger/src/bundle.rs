@@ -191,8 +191,9 @@ pub fn verify_bundle(
 }
 
 /// Rows per page of parallel verification: a power of two, so that a page of a gap-free
-/// log is one complete subtree of the Merkle tree, hashed where the page is hashed.
-const VERIFY_PAGE_ROWS: usize = 8192;
+/// log is one complete subtree of the Merkle tree, hashed where the page is hashed; small
+/// enough that reading, hashing and checking overlap even on a log of a few thousand rows.
+const VERIFY_PAGE_ROWS: usize = 1024;
 const _: () = assert!(VERIFY_PAGE_ROWS.is_power_of_two() && VERIFY_PAGE_ROWS <= READ_PAGE_ROWS_MAX);
 
 /// Rows copied out of the database for the hashing threads: one buffer holds the text of

@@ -32,11 +32,7 @@ pub fn chain_hash(prev: &Hash, entry: &[u8]) -> Hash {
 
 /// `h_n` from `h_{n-1}` and `SHA-256(entry_n)` (computed elsewhere, e.g. on another thread).
 pub fn chain_hash_of_digest(prev: &Hash, entry_digest: &Hash) -> Hash {
-    let mut input = [0u8; 65];
-    input[0] = 0x02;
-    input[1..33].copy_from_slice(prev);
-    input[33..].copy_from_slice(entry_digest);
-    Sha256::digest(input).into()
+    cellops_tlog::sha256_short(&[&[0x02], prev, entry_digest])
 }
 
 /// An electronic signature carried by a record (Part 11 §11.50, §11.70, §11.200).

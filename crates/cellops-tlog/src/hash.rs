@@ -22,6 +22,9 @@ pub const EMPTY_ROOT: Hash = [
 
 /// Hash of one leaf's raw bytes: `SHA-256(0x00 || data)`.
 pub fn leaf_hash(data: &[u8]) -> Hash {
+    if data.len() < SHORT_MESSAGE_MAX {
+        return sha256_short(&[&[LEAF_PREFIX], data]);
+    }
     let mut hasher = Sha256::new();
     hasher.update([LEAF_PREFIX]);
     hasher.update(data);
@@ -30,12 +33,58 @@ pub fn leaf_hash(data: &[u8]) -> Hash {
 
 /// Hash of an interior node from its two children: `SHA-256(0x01 || left || right)`.
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    let mut hasher = Sha256::new();
-    hasher.update([NODE_PREFIX]);
-    hasher.update(left);
-    hasher.update(right);
-    hasher.finalize().into()
+    sha256_short(&[&[NODE_PREFIX], left, right])
 }
+
+/// Longest message [`sha256_short`] hashes: two blocks less the padding's 9 bytes.
+pub const SHORT_MESSAGE_MAX: usize = 2 * 64 - 9;
+
+/// SHA-256 of the concatenated `parts`, at most [`SHORT_MESSAGE_MAX`] bytes in all: the
+/// message is padded in place (FIPS 180-4 §5.1.1) and compressed in one call, without the
+/// streaming hasher's buffering — a leaf, node or chain hash is one or two blocks, and
+/// verification computes four such hashes per record.
+///
+/// # Panics
+/// When the parts are longer than [`SHORT_MESSAGE_MAX`] (a caller's bug).
+pub fn sha256_short(parts: &[&[u8]]) -> Hash {
+    use sha2::digest::generic_array::GenericArray;
+    let mut message = [0u8; 128];
+    let mut len = 0;
+    for part in parts {
+        assert!(
+            len + part.len() <= SHORT_MESSAGE_MAX,
+            "sha256_short hashes at most {SHORT_MESSAGE_MAX} bytes"
+        );
+        message[len..len + part.len()].copy_from_slice(part);
+        len += part.len();
+    }
+    message[len] = 0x80;
+    let count = if len + 9 <= 64 { 1 } else { 2 };
+    message[count * 64 - 8..count * 64].copy_from_slice(&(len as u64 * 8).to_be_bytes());
+    let blocks = [
+        GenericArray::clone_from_slice(&message[..64]),
+        GenericArray::clone_from_slice(&message[64..]),
+    ];
+    let mut state = SHA256_INITIAL_STATE;
+    sha2::compress256(&mut state, &blocks[..count]);
+    let mut out = [0u8; 32];
+    for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
+        chunk.copy_from_slice(&word.to_be_bytes());
+    }
+    out
+}
+
+/// SHA-256's initial hash value (FIPS 180-4 §5.3.3).
+const SHA256_INITIAL_STATE: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
 
 /// Lower-case hex text of a hash (64 characters), for JSON and logs.
 pub fn hash_to_hex(hash: &Hash) -> String {

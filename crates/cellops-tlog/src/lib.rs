@@ -26,8 +26,8 @@ pub use checkpoint::{
 };
 pub use error::{ProofKind, TlogError};
 pub use hash::{
-    EMPTY_ROOT, Hash, hash_from_base64, hash_from_hex, hash_to_base64, hash_to_hex, leaf_hash,
-    node_hash,
+    EMPTY_ROOT, Hash, SHORT_MESSAGE_MAX, hash_from_base64, hash_from_hex, hash_to_base64,
+    hash_to_hex, leaf_hash, node_hash, sha256_short,
 };
 pub use note::{
     NOTE_BYTES_MAX, NOTE_SIGNATURES_MAX, NoteSigner, NoteVerifier, OpenedNote, open_note,

@@ -625,7 +625,7 @@ fn signed_records_verify<B: Backend>(db: &TestDb) {
     assert_eq!(report.verified_checkpoint_size, 5);
 }
 
-/// A log of several verification pages (8,192 rows each), with checkpoints that fall inside
+/// A log of several verification pages (1,024 rows each), with checkpoints that fall inside
 /// pages and across their boundaries: the parallel path assembles the tree from subtrees
 /// hashed page by page, and must find every damage exactly where the one-thread path does.
 fn damage_is_found_across_pages<B: Backend>(db: &TestDb) {
@@ -672,14 +672,14 @@ fn damage_is_found_across_pages<B: Backend>(db: &TestDb) {
         "UPDATE ledger_records SET entry = replace(entry, '\"n12344 edited\"', '\"n12344\"') WHERE seq = 12345",
     );
     assert_eq!((f.damage, f.seq), (Damage::Edited, 12345), "{f:?}");
-    // The first row of the third page.
+    // The first row of a page (the 17th).
     let f = found(
         "CREATE TABLE saved AS SELECT * FROM ledger_records WHERE seq = 16385;
          DELETE FROM ledger_records WHERE seq = 16385;",
         "INSERT INTO ledger_records SELECT * FROM saved; DROP TABLE saved;",
     );
     assert_eq!((f.damage, f.seq), (Damage::Deleted, 16385), "{f:?}");
-    // The last row of the first page and the first of the second, swapped.
+    // The last row of a page (the 8th) and the first of the next, swapped.
     let swap = "UPDATE ledger_records SET seq = 100000 WHERE seq = 8192;
          UPDATE ledger_records SET seq = 8192 WHERE seq = 8193;
          UPDATE ledger_records SET seq = 8193 WHERE seq = 100000;";

@@ -522,3 +522,37 @@ fn frontier_refuses_a_misaligned_subtree() {
     frontier.push(leaf_hash(b"a"));
     frontier.push_subtree(leaf_hash(b"b"), 1);
 }
+
+#[test]
+fn short_messages_hash_as_sha256() {
+    use sha2::{Digest, Sha256};
+    let bytes: Vec<u8> = (0..=255u8).cycle().skip(7).take(200).collect();
+    for len in 0..=cellops_tlog::SHORT_MESSAGE_MAX {
+        let message = &bytes[..len];
+        let expected: [u8; 32] = Sha256::digest(message).into();
+        assert_eq!(
+            cellops_tlog::sha256_short(&[message]),
+            expected,
+            "{len} bytes"
+        );
+        let (a, b) = message.split_at(len / 3);
+        assert_eq!(
+            cellops_tlog::sha256_short(&[a, &[], b]),
+            expected,
+            "{len} bytes in parts"
+        );
+    }
+    // Leaves longer than a short message take the streaming path; both agree.
+    for len in [117, 118, 119, 200] {
+        let mut prefixed = vec![0u8];
+        prefixed.extend_from_slice(&bytes[..len]);
+        let expected: [u8; 32] = Sha256::digest(&prefixed).into();
+        assert_eq!(leaf_hash(&bytes[..len]), expected, "leaf of {len} bytes");
+    }
+}
+
+#[test]
+#[should_panic(expected = "at most 119 bytes")]
+fn short_messages_are_short() {
+    cellops_tlog::sha256_short(&[&[0u8; 100], &[0u8; 20]]);
+}
