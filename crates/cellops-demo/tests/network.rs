@@ -62,6 +62,11 @@ async fn check<B: Backend>(net: &mut Network<B>, summary: &Summary) {
                     || allogeneic,
                 "{id}: release in {happened:?}"
             );
+            // The twin predicted the dose day of each PRIME CAR-T batch.
+            assert!(
+                view["product"] != "prime-car-t" || happened.contains(&"dose_predicted"),
+                "{id}: dose prediction in {happened:?}"
+            );
             // An autologous order's collection slot was booked in the schedule.
             assert!(
                 allogeneic || happened.contains(&"schedule.booked"),
