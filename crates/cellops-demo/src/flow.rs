@@ -76,6 +76,10 @@ pub struct Scenario {
     pub release_at_risk: bool,
     /// The operator whose media fill failed tries to run the batch and is refused.
     pub unqualified_operator: bool,
+    /// No collection slot is booked in the schedule: collected three days after the order.
+    /// (The year benchmark's 500 patients are more than the demo schedule's capacity, sized
+    /// for 200 a year: booked, their collections would move past their treatment windows.)
+    pub unbooked: bool,
     /// The excursion's deviation is left for QA (the test does it by hand): until QA closes
     /// it, the cold chain blocks thaw, bedside and infusion.
     pub excursion_left_open: bool,
@@ -256,6 +260,7 @@ impl Patient {
         self.ordered_at = net.now();
         Ok(match self.product {
             Product::AlloCarT => (Step::Allocate, Self::in_hours(net.now(), 4.0)),
+            _ if self.scenario.unbooked => (Step::Collect, Self::in_hours(net.now(), 24.0 * 3.0)),
             _ => (Step::Collect, self.book_collection(net).await?),
         })
     }

@@ -78,7 +78,8 @@ pub fn demo_plan(start: Timestamp) -> Vec<Patient> {
 
 /// `count` patients over `days`, products in turn (PRIME CAR-T, BM-MSC, allogeneic), both
 /// hospitals in turn, arrivals evenly spread; every 25th autologous patient's first batch
-/// fails and every 20th shipment has an excursion.
+/// fails and every 20th shipment has an excursion. No collection slots are booked (see
+/// [`Scenario::unbooked`]).
 pub fn year_plan(start: Timestamp, count: usize, days: u64) -> Vec<Patient> {
     let spacing_us = (days * DAY_US) / count.max(1) as u64;
     (0..count)
@@ -87,6 +88,7 @@ pub fn year_plan(start: Timestamp, count: usize, days: u64) -> Vec<Patient> {
             let scenario = Scenario {
                 failed_batch: product != Product::AlloCarT && i % 25 == 1,
                 excursion: i % 20 == 3,
+                unbooked: true,
                 ..Scenario::default()
             };
             Patient::new(
