@@ -81,7 +81,7 @@ fn invalid_recipe_prints_every_problem_and_exits_1() {
 fn diff_lists_changes_between_versions() {
     let new = prime_text()
         .replace("version = \"1.0.0\"", "version = \"1.1.0\"")
-        .replace("target_min = 1.0e9", "target_min = 1.0e8");
+        .replace("target_min = 3.0e8", "target_min = 1.0e8");
     let old_path = recipes_dir().join("prime-car-t.toml");
     let new_path = write_temp("prime-1.1.0.toml", &new);
     let (code, stdout) = cellops_recipe(&[
@@ -95,7 +95,7 @@ fn diff_lists_changes_between_versions() {
         vec![
             "prime-car-t 1.0.0 -> prime-car-t 1.1.0: 2 change(s)",
             "~ version: 1.0.0 -> 1.1.0",
-            "~ phases.expansion.steps.harvest-decision.decision.target_min: 1000000000 -> 100000000",
+            "~ phases.expansion.steps.harvest-decision.decision.target_min: 300000000 -> 100000000",
         ]
     );
 }
