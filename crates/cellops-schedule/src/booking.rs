@@ -88,21 +88,53 @@ pub struct Binding {
     pub message: String,
 }
 
-/// The answer to a booking request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "feasible")]
+/// The answer to a booking request. Serialised with `"feasible": true` (and the proposal's
+/// fields) or `"feasible": false` (with `binding` and `alternatives`), as `POST /api/bookings`
+/// answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
     /// The requested date works.
-    #[serde(rename = "true")]
     Feasible(Proposal),
     /// It does not: why, and the earliest dates that work.
-    #[serde(rename = "false")]
     Infeasible {
         /// The binding constraint.
         binding: Binding,
         /// Earliest feasible alternatives (up to [`ALTERNATIVES_MAX`]).
         alternatives: Vec<Proposal>,
     },
+}
+
+impl Serialize for Answer {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Yes<'a> {
+            feasible: bool,
+            #[serde(flatten)]
+            proposal: &'a Proposal,
+        }
+        #[derive(Serialize)]
+        struct No<'a> {
+            feasible: bool,
+            binding: &'a Binding,
+            alternatives: &'a [Proposal],
+        }
+        match self {
+            Answer::Feasible(proposal) => Yes {
+                feasible: true,
+                proposal,
+            }
+            .serialize(serializer),
+            Answer::Infeasible {
+                binding,
+                alternatives,
+            } => No {
+                feasible: false,
+                binding,
+                alternatives,
+            }
+            .serialize(serializer),
+        }
+    }
 }
 
 /// A booking as listed by [`Planner::bookings`].
