@@ -113,7 +113,10 @@ async fn closed_days_bad_input_and_foreign_sites_are_refused() {
         .post("/api/bookings/check", request("2025-11-25", None), &nurse)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!(r.body["feasible"], true, "a JSON boolean, as POST /api/bookings says");
+    assert_eq!(
+        r.body["feasible"], true,
+        "a JSON boolean, as POST /api/bookings says"
+    );
     assert_eq!(app.count("schedule.booked"), 0);
 }
 
