@@ -80,10 +80,7 @@ impl Bank {
             let mut still = Vec::new();
             for batch in running {
                 let r = crate::flow::culture(net, batch, slice).await?;
-                let at = r["batch_time"]
-                    .as_str()
-                    .and_then(|t| cellops_domain::Timestamp::parse(t).ok())
-                    .context("the lot's status has its batch_time")?;
+                let at = crate::flow::batch_time(&r)?;
                 match r["stopped"].as_str() {
                     Some("completed") => last_harvest = last_harvest.max(at),
                     Some("time_reached") => {

@@ -276,9 +276,8 @@ impl Patient {
     ) -> anyhow::Result<Timestamp> {
         let h = self.hospital;
         let wanted = Self::in_hours(net.now(), 24.0 * 3.0);
-        let date = |t: Timestamp| t.to_string()[..10].to_string();
-        let latest = date(Self::in_hours(net.now(), 24.0 * 120.0));
-        let mut collection = date(wanted);
+        let latest = Self::in_hours(net.now(), 24.0 * 120.0).date();
+        let mut collection = wanted.date();
         for _ in 0..2 {
             let r = net
                 .try_post(
@@ -459,10 +458,7 @@ impl Patient {
             hours = Some(hours.map_or(left, |h| h.min(left)));
         }
         let r = culture(net, &self.batch, hours).await?;
-        let at = r["batch_time"]
-            .as_str()
-            .and_then(|t| Timestamp::parse(t).ok())
-            .context("the batch status has its batch_time")?;
+        let at = batch_time(&r)?;
         match r["stopped"].as_str() {
             Some("completed") => Ok((Step::Harvest, Self::in_hours(at, 2.0))),
             Some("time_reached") => Ok((Step::Culture, at)),
@@ -964,6 +960,14 @@ pub fn clean_logger_csv(from: Timestamp, to: Timestamp) -> String {
         at = at.plus_us(5 * 60 * 1_000_000);
     }
     csv
+}
+
+/// The batch's own time (its simulated device's clock) in a batch status reply.
+pub fn batch_time(status: &Value) -> anyhow::Result<Timestamp> {
+    status["batch_time"]
+        .as_str()
+        .and_then(|t| Timestamp::parse(t).ok())
+        .with_context(|| format!("the batch status has its batch_time: {status}"))
 }
 
 fn text(v: &Value, key: &str) -> anyhow::Result<String> {

@@ -49,6 +49,11 @@ impl Timestamp {
         }
     }
 
+    /// The UTC calendar date, `YYYY-MM-DD`.
+    pub fn date(self) -> String {
+        self.to_string()[..10].to_string()
+    }
+
     pub fn parse(text: &str) -> Result<Timestamp, TimestampError> {
         let parsed = OffsetDateTime::parse(text, &Rfc3339).map_err(|e| TimestampError::Parse {
             text: text.to_string(),

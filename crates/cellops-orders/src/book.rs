@@ -153,9 +153,11 @@ pub struct Booked {
     pub infusion: Timestamp,
 }
 
-/// The id the schedule gives the booking of `order` (ledger streams are lower case).
-fn booking_id(order: &OrderId) -> String {
-    format!("bk-{}", order.as_str().to_ascii_lowercase())
+/// The id the schedule gives the booking of `order` (`bk-<order>` in lower case: order ids
+/// are upper case, ledger streams lower case). `routes::schedule::book_slot` names bookings
+/// by it, and the order book finds the order of a cancelled booking by it.
+pub fn booking_id(order: &str) -> String {
+    format!("bk-{}", order.to_ascii_lowercase())
 }
 
 impl Order {
@@ -319,7 +321,7 @@ impl OrderBook {
             if let Some(order) = self
                 .orders
                 .values_mut()
-                .find(|o| o.booked.is_some() && booking_id(&o.id) == booking)
+                .find(|o| o.booked.is_some() && booking_id(o.id.as_str()) == booking)
             {
                 order.booked = None;
                 order.push(r.seq, r.recorded_at, "schedule.cancelled", r.actor, None);
@@ -347,8 +349,8 @@ impl OrderBook {
         });
         let detail = format!(
             "collection {} · infusion {}",
-            &collection.to_string()[..10],
-            &infusion.to_string()[..10]
+            collection.date(),
+            infusion.date()
         );
         order.push(
             r.seq,

@@ -11,7 +11,7 @@ mod event;
 mod product;
 mod status;
 
-pub use book::{Order, OrderBook, RecordView, Stage, TimelineEntry};
+pub use book::{Order, OrderBook, RecordView, Stage, TimelineEntry, booking_id};
 pub use decide::{
     COLLECTION_VOLUME_ML_MAX, PlaceOrder, RecordCollection, RecordFollowUp, RecordInfusionDetails,
     RecordMilestone, TEXT_CHARS_MAX, check_bedside, check_infusion, decide_collection,

@@ -100,7 +100,7 @@ fn pdf_text(text: &str) -> String {
 }
 
 fn date(t: Timestamp) -> String {
-    t.to_string()[..10].to_string()
+    t.date()
 }
 
 /// The certificate as a one-page A4 PDF (Helvetica, text only).

@@ -58,7 +58,7 @@ fn serve_demo_runs_the_patients_live_in_an_accelerated_clock() {
         ],
         logs.path(),
     );
-    // The server answers while the patients run.
+    // The server answers as soon as it listens (the patients run on in the background).
     let health = http(server.addr, "GET", "/health", &[], None).unwrap();
     assert_eq!(health.status, 200, "{}", health.text());
     let started = std::time::Instant::now();

@@ -359,8 +359,7 @@ pub async fn book_slot<B: Backend>(
     let site = parse_site("hospital", &body.hospital)?;
     let id = match &body.order {
         Some(order) => {
-            // Order ids are upper case (ORD-…); ledger streams are lower case.
-            let id = format!("bk-{}", order.to_ascii_lowercase());
+            let id = cellops_orders::booking_id(order);
             Stream::parse(&format!("schedule/bookings/{id}"))
                 .map_err(|e| ApiError::bad_request("order", e.to_string()))?;
             id
