@@ -72,6 +72,13 @@ pub const ROUTES: &[RouteDoc] = &[
     ),
     (
         "get",
+        "/api/manufacturers",
+        "Manufacturing sites: where an approved recipe makes each product (an order's manufacturer is one of them)",
+        true,
+        &[],
+    ),
+    (
+        "get",
         "/api/orders/{order}",
         "The order's status: what happened, what is next, predicted dates",
         true,
@@ -168,6 +175,7 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
     Router::new()
         .route("/api/patients", post(enrol::<B>))
         .route("/api/orders", get(list::<B>).post(place::<B>))
+        .route("/api/manufacturers", get(list_manufacturers::<B>))
         .route("/api/orders/{order}", get(show::<B>))
         .route("/api/orders/{order}/sign", post(sign::<B>))
         .route("/api/orders/{order}/collection", post(collection::<B>))
@@ -400,6 +408,76 @@ pub async fn show<B: Backend>(
     Ok(Json(order_view(&order, state.clock.now())))
 }
 
+/// The manufacturing sites and the order products each makes: a site makes a product
+/// when a QA-approved recipe of it is registered there (the allogeneic product's lots
+/// too: its dose bank is at the site that makes them), sorted by site.
+pub fn manufacturing_sites<B: Backend>(state: &AppState<B>) -> Vec<(String, Vec<Product>)> {
+    state.read_model(|m: &mut super::batch::BatchModel| {
+        let sites: std::collections::BTreeSet<String> =
+            m.recipes().map(|r| r.site.clone()).collect();
+        sites
+            .into_iter()
+            .map(|site| {
+                let products: Vec<Product> = cellops_orders::PRODUCTS
+                    .into_iter()
+                    .filter(|p| m.latest_approved(p.recipe(), &site).is_some())
+                    .collect();
+                (site, products)
+            })
+            .filter(|(_, products)| !products.is_empty())
+            .collect()
+    })
+}
+
+/// `manufacturer` must make `product`; else a refusal naming the sites that do.
+fn check_manufacturer<B: Backend>(
+    state: &AppState<B>,
+    manufacturer: &SiteId,
+    product: Product,
+) -> ApiResult<()> {
+    let sites = manufacturing_sites(state);
+    if sites
+        .iter()
+        .any(|(s, p)| s == manufacturer.as_str() && p.contains(&product))
+    {
+        return Ok(());
+    }
+    let makers: Vec<&str> = sites
+        .iter()
+        .filter(|(_, p)| p.contains(&product))
+        .map(|(s, _)| s.as_str())
+        .collect();
+    let choose = match makers.is_empty() {
+        true => format!("no site has an approved {} recipe yet", product.id()),
+        false => format!("choose one of: {}", makers.join(", ")),
+    };
+    Err(ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown_manufacturer",
+        format!(
+            "{manufacturer} does not make {}: no approved {} recipe is registered there; {choose} (GET /api/manufacturers)",
+            product.id(),
+            product.recipe()
+        ),
+    )
+    .field("manufacturer"))
+}
+
+/// The manufacturing sites (any signed-in user: an ordering physician chooses among them).
+pub async fn list_manufacturers<B: Backend>(
+    State(state): State<AppState<B>>,
+    _caller: Caller,
+) -> ApiResult<Json<Value>> {
+    state.sync().await?;
+    let sites: Vec<Value> = manufacturing_sites(&state)
+        .into_iter()
+        .map(|(site, products)| {
+            json!({"site": site, "products": products.iter().map(|p| p.id()).collect::<Vec<_>>()})
+        })
+        .collect();
+    Ok(Json(json!({ "manufacturers": sites })))
+}
+
 #[derive(Deserialize)]
 pub struct PlaceBody {
     pub site: String,
@@ -427,6 +505,8 @@ pub async fn place<B: Backend>(
     let subject = SubjectId::parse(&body.subject)
         .map_err(|e| ApiError::bad_request("subject", e.to_string()))?;
     let product = Product::parse(&body.product)?;
+    state.sync().await?;
+    check_manufacturer(&state, &manufacturer, product)?;
     let order = state.with_rng(|r| random_id(r, "ORD-", 8));
     let order = parse_order(&order)?;
     let command = PlaceOrder {

@@ -590,7 +590,7 @@ mod tests {
                        "manufacturer": "cpc", "dose_cells": "5e10", "body_weight_kg": "",
                        "window_earliest": "2025-01-01", "window_latest": "2025-03-01"},
                        "products": [{"id": "prime-car-t", "range": "r", "selected": true, "per_kg": false}],
-                       "manufacturers": ["cpc"],
+                       "manufacturers": [{"site": "cpc", "products": "prime-car-t", "selected": true}],
                        "errors": {"subject": null, "product": null, "manufacturer": null,
                            "dose_cells": "out of range", "body_weight_kg": null, "window": "w",
                            "general": "g", "password": null}},

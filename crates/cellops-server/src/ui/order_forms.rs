@@ -270,9 +270,10 @@ pub(crate) fn new_order_view<B: Backend>(
     let form = typed.cloned().unwrap_or_else(|| NewOrderForm {
         key: super::form_key(state),
         product: Product::PrimeCarT.id().to_string(),
-        manufacturer: manufacturers(state, ui)
+        manufacturer: crate::routes::orders::manufacturing_sites(state)
             .into_iter()
-            .next()
+            .find(|(_, products)| products.contains(&Product::PrimeCarT))
+            .map(|(site, _)| site)
             .unwrap_or_default(),
         window_earliest: ui.zone.local_input(now.plus_us(DAY_US))[..10].to_string(),
         window_latest: ui.zone.local_input(now.plus_us(90 * DAY_US))[..10].to_string(),
@@ -289,19 +290,20 @@ pub(crate) fn new_order_view<B: Backend>(
     json!({
         "values": form,
         "products": products,
-        "manufacturers": manufacturers(state, ui),
+        "manufacturers": manufacturers(state, &form.manufacturer),
         "errors": errors_map(ui, &ORDER_FIELDS, error, chosen),
     })
 }
 
-/// Sites with a facility number other than the user's current one (where products are made).
-fn manufacturers<B: Backend>(state: &AppState<B>, ui: &Ui) -> Vec<String> {
-    state
-        .config
-        .facilities
-        .iter()
-        .map(|(s, _)| s.to_string())
-        .filter(|s| *s != ui.site_text())
+/// The manufacturing sites to choose from (`GET /api/manufacturers`: an approved recipe
+/// makes each product there), each with the products it makes and whether it is chosen.
+fn manufacturers<B: Backend>(state: &AppState<B>, chosen: &str) -> Vec<Value> {
+    crate::routes::orders::manufacturing_sites(state)
+        .into_iter()
+        .map(|(site, products)| {
+            let made: Vec<&str> = products.iter().map(|p| p.id()).collect();
+            json!({"site": site, "products": made.join(", "), "selected": site == chosen})
+        })
         .collect()
 }
 

@@ -568,6 +568,18 @@ async fn order_milestones_become_notifications_for_the_orders_sites() {
 
     let app = TestApp::demo();
     let admin = app.demo_login("admin").await;
+    // The CPC makes PRIME CAR-T (an order's manufacturer must).
+    let operator = app.demo_login("op-tanaka").await;
+    let qa = app.demo_login("qa-ito").await;
+    let qa_password = cellops_server::provision::demo_password("qa-ito");
+    app.approved_recipe(
+        CPC,
+        "prime-car-t.toml",
+        "prime-car-t",
+        &operator,
+        (&qa, "qa-ito", &qa_password),
+    )
+    .await;
     let (rx, url) = Receiver::start(app.clock.clone()).await;
     let r = app
         .post(

@@ -274,6 +274,37 @@ impl<B: Backend> TestApp<B> {
         self.call("POST", path, Some(body), Some(auth), &[]).await
     }
 
+    /// Registers the shipped recipe `file` (of `product`) at `site` with `operator`'s
+    /// credentials and has QA approve it, signing as `qa` with `qa_password` (after
+    /// acknowledging the e-signature policy): the site then makes `product`.
+    pub async fn approved_recipe(
+        &self,
+        site: &str,
+        file: &str,
+        product: &str,
+        operator: &str,
+        (qa, qa_user, qa_password): (&str, &str, &str),
+    ) {
+        let r = self
+            .post(
+                "/api/recipes",
+                serde_json::json!({"site": site, "shipped": file}),
+                operator,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        self.post("/api/auth/esig-policy", serde_json::json!({}), qa)
+            .await;
+        let r = self
+            .post(
+                &format!("/api/recipes/{product}/1.0.0/approve"),
+                serde_json::json!({"password": qa_password, "user_id": qa_user}),
+                qa,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+
     /// Logs in and returns the cookie header value to send back.
     pub async fn login(&self, user: &str) -> String {
         let r = self

@@ -53,6 +53,28 @@ fn trained(app: &TestApp, user: &'static str, courses: &'static [&'static str]) 
     });
 }
 
+/// The PRIME CAR-T recipe approved at `cpc`: the CPC makes it, so orders may name it; the
+/// manufacturers API lists it.
+async fn prime_made_at_cpc(app: &TestApp) {
+    let op = app.login("op").await;
+    let qa = app.login("qa").await;
+    let r = app.get("/api/manufacturers", &op).await;
+    assert_eq!(r.body, json!({"manufacturers": []}));
+    app.approved_recipe(
+        "cpc",
+        "prime-car-t.toml",
+        "prime-car-t",
+        &op,
+        (&qa, "qa", PASSWORD),
+    )
+    .await;
+    let r = app.get("/api/manufacturers", &op).await;
+    assert_eq!(
+        r.body,
+        json!({"manufacturers": [{"site": "cpc", "products": ["prime-car-t"]}]})
+    );
+}
+
 async fn value(b: &Browser, css: &str) -> String {
     b.find(css)
         .await
@@ -66,11 +88,20 @@ async fn value(b: &Browser, css: &str) -> String {
 async fn a_physician_places_and_signs_an_order_and_a_bad_dose_is_refused_at_its_field() {
     let Served { app, base } = serve().await;
     add_physician(&app);
+    prime_made_at_cpc(&app).await;
     let b = Browser::start(&base).await;
     b.login("doctor").await;
     b.click_nav("nav a[href='/ui/orders']").await;
     b.find("#new-order-form").await;
+    // The manufacturer is chosen among the manufacturing sites (GET /api/manufacturers).
     assert_eq!(value(&b, "#no-manufacturer").await, "cpc");
+    let offered = b
+        .js(
+            "return Array.from(document.querySelectorAll('#no-manufacturer option')).map(o => o.value);",
+            vec![],
+        )
+        .await;
+    assert_eq!(offered, json!(["cpc"]));
     // The dose typed first, then the patient enrolled: the dose is still there.
     b.fill("#no-dose", "5e10").await;
     b.click_nav("#no-enrol").await;
@@ -109,6 +140,23 @@ async fn a_physician_places_and_signs_an_order_and_a_bad_dose_is_refused_at_its_
     b.click_nav("#no-submit").await;
     assert!(b.text("#no-err-dose_cells").await.contains("not a number"));
     assert_eq!(app.count("order.refused"), 1);
+    // A site that makes no PRIME CAR-T (a form posted with another value) is refused at
+    // the manufacturer, naming the sites that do; nothing placed, the list offered again.
+    b.js(
+        "const s = document.querySelector('#no-manufacturer'); s.add(new Option('hosp', 'hosp')); s.value = 'hosp';",
+        vec![],
+    )
+    .await;
+    b.fill("#no-dose", "1e8").await;
+    b.click_nav("#no-submit").await;
+    let err = b.text("#no-err-manufacturer").await;
+    assert!(
+        err.contains("hosp does not make prime-car-t") && err.contains("choose one of: cpc"),
+        "{err}"
+    );
+    assert_eq!(app.count("order.placed"), 0);
+    assert_eq!(value(&b, "#no-manufacturer").await, "cpc");
+    assert_eq!(value(&b, "#no-dose").await, "1e8");
     // In range: placed; the order page asks for the physician's signature.
     b.fill("#no-dose", "1.0 × 10^8").await;
     b.click_nav("#no-submit").await;
@@ -126,6 +174,7 @@ async fn a_physician_places_and_signs_an_order_and_a_bad_dose_is_refused_at_its_
     );
     check_page(&b, "order-sign").await;
     // A wrong password: refused at the password, no signature, the failure recorded.
+    let signed = app.count("esig.signed");
     b.fill("#sign-password", "not my password").await;
     b.find("#sign-acknowledge").await.click().await.unwrap();
     b.click_nav("#sign-submit").await;
@@ -134,7 +183,7 @@ async fn a_physician_places_and_signs_an_order_and_a_bad_dose_is_refused_at_its_
         "{}",
         b.text("main").await
     );
-    assert_eq!(app.count("esig.signed"), 0);
+    assert_eq!(app.count("esig.signed"), signed);
     assert_eq!(app.count("esig.failed"), 1);
     // The right password: signed ("Ordered"), the form gone.
     b.fill("#sign-password", PASSWORD).await;
@@ -153,7 +202,7 @@ async fn a_physician_places_and_signs_an_order_and_a_bad_dose_is_refused_at_its_
         Some("signed")
     );
     assert!(!b.exists_now("#sign-form").await);
-    assert_eq!(app.count("esig.signed"), 1);
+    assert_eq!(app.count("esig.signed"), signed + 1);
     let order = b.find("#order-facts code").await.text().await.unwrap();
     let doctor = app.login("doctor").await;
     let api = app.get(&format!("/api/orders/{order}"), &doctor).await;
@@ -198,6 +247,7 @@ async fn a_collector_records_the_collection_against_the_signed_order() {
         &["basic-gmp-documentation", "role-hospital-collection"],
     );
     // A signed PRIME CAR-T order through the API.
+    prime_made_at_cpc(&app).await;
     let doctor = app.login("doctor").await;
     let r = app
         .post("/api/patients", json!({"site": "hosp"}), &doctor)
