@@ -37,7 +37,7 @@ use cellops_domain::events::EventType;
 use cellops_domain::{Role, SiteId, Stream, Timestamp, UserId};
 use cellops_isbt::ProductCode;
 use cellops_ledger::telemetry::{PutOutcome, TelemetryChunk, with_store};
-use cellops_ledger::{Backend, Ledger, LedgerError, NewRecord, Record};
+use cellops_ledger::{Backend, Ledger, LedgerError, NewRecord, PendingSignature, Record};
 use cellops_process::Recipe;
 use cellops_process::engine::{
     ApprovedRecipe, BatchEngine, BatchEvent, BatchId, BatchState, BatchStatus, Command,
@@ -53,9 +53,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use super::ledger::{SignBody, esign, record_view};
+use super::ledger::{SignBody, SignatureInput, authorize_signature, esign, record_view};
 use super::parse_site;
-use super::training::{TrainingModel, record_refusal};
+use super::training::{TrainingModel, record_refusal, require_qualified};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::json::{AppJson, idempotency_key};
@@ -204,9 +204,9 @@ pub const ROUTES: &[RouteDoc] = &[
     (
         "post",
         "/api/batches/{id}/steps/{step}/evaluate",
-        "Evaluate the due decision (value, or the twin's prediction on a simulated batch)",
+        "Evaluate the due decision (value, or the twin's prediction on a simulated batch); with password, the culturist's e-signature on the decision (qualification of batch.decision)",
         true,
-        &["value"],
+        &["value", "password", "user_id"],
     ),
     (
         "post",
@@ -255,7 +255,14 @@ pub const ROUTES: &[RouteDoc] = &[
         "/api/batches/{id}/simulate",
         "Advance a simulated batch by hours (or to completion), the demo operator doing each step",
         true,
-        &["hours", "to_completion", "password", "user_id", "verifier"],
+        &[
+            "hours",
+            "to_completion",
+            "password",
+            "user_id",
+            "verifier",
+            "stop_at",
+        ],
     ),
     (
         "post",
@@ -1272,9 +1279,14 @@ pub async fn record_results<B: Backend>(
     Ok(Json(lock_response(&records)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct EvaluateBody {
     pub value: Option<f64>,
+    /// With a password the decision record carries the culturist's e-signature
+    /// ("Performed"), and the culturist must hold the qualification of the action
+    /// `batch.decision` (the site's qualification matrix).
+    pub password: Option<String>,
+    pub user_id: Option<String>,
 }
 
 /// In-process results of a batch so far, as (hours since start, parameter values).
@@ -1298,19 +1310,9 @@ fn ipc_history(ctx: &Ctx) -> Vec<(f64, Vec<(String, f64)>)> {
         .collect()
 }
 
-async fn evaluate_as<B: Backend>(
-    state: &AppState<B>,
-    caller_id: &str,
-    batch: &str,
-    step: &str,
-    value: Option<f64>,
-    idempotency: Option<String>,
-) -> ApiResult<Vec<Record>> {
-    state.sync().await?;
-    let ctx = load(state, batch)?;
-    let at = batch_now(state, batch, &ctx);
-    let by = PersonId::parse(caller_id).map_err(ApiError::internal)?;
-    let decision = match ctx
+/// The decision step `step` of the batch's recipe.
+fn decision_of(ctx: &Ctx, step: &str) -> ApiResult<cellops_process::recipe::model::DecisionStep> {
+    match ctx
         .recipe
         .position_of(step)
         .and_then(|p| ctx.recipe.step_at(p))
@@ -1318,40 +1320,85 @@ async fn evaluate_as<B: Backend>(
         Some(cellops_process::recipe::model::Step {
             kind: StepKind::Decision(d),
             ..
-        }) => d.clone(),
-        _ => {
-            return Err(ApiError::conflict(format!(
-                "step {step} is not a decision of this recipe"
-            )));
-        }
+        }) => Ok(d.clone()),
+        _ => Err(ApiError::conflict(format!(
+            "step {step} is not a decision of this recipe"
+        ))),
+    }
+}
+
+/// The twin's value of the decision's parameter at `at` and its prediction (the
+/// `culture.prediction_made` payload: value, target, predicted dose day and its interval),
+/// or `None` when the batch has no simulated device.
+async fn twin_decision<B: Backend>(
+    state: &AppState<B>,
+    ctx: &Ctx,
+    batch: &str,
+    decision: &cellops_process::recipe::model::DecisionStep,
+    at: OffsetDateTime,
+) -> ApiResult<Option<(f64, Value)>> {
+    let Some(device) = sim_device(state, batch) else {
+        return Ok(None);
     };
-    let (value, extra) = match (value, sim_device(state, batch)) {
-        (Some(v), _) => (v, Vec::new()),
-        (None, Some(device)) => {
-            let s = device.lock().expect("device lock").true_state();
-            let elapsed_h = ctx
-                .state
-                .started_at()
-                .map_or(0.0, |st| (at - st).as_seconds_f64() / 3600.0);
-            let observations = demo::observations_of(&ipc_history(&ctx));
-            let seed = ctx.opened.simulation.map_or(1, |s| s.seed);
-            let recipe = ctx.recipe.clone();
-            let parameter = decision.parameter.clone();
-            let target = decision.target_min;
-            let (v, prediction) = state
-                .blocking(move |_| {
-                    Ok(demo::decision_value(
-                        &recipe,
-                        &parameter,
-                        target,
-                        &s,
-                        &observations,
-                        elapsed_h,
-                        seed,
-                    ))
-                })
-                .await?;
-            (
+    let s = device.lock().expect("device lock").true_state();
+    let elapsed_h = ctx
+        .state
+        .started_at()
+        .map_or(0.0, |st| (at - st).as_seconds_f64() / 3600.0);
+    let observations = demo::observations_of(&ipc_history(ctx));
+    let seed = ctx.opened.simulation.map_or(1, |s| s.seed);
+    let recipe = ctx.recipe.clone();
+    let parameter = decision.parameter.clone();
+    let target = decision.target_min;
+    let decided = state
+        .blocking(move |_| {
+            Ok(demo::decision_value(
+                &recipe,
+                &parameter,
+                target,
+                &s,
+                &observations,
+                elapsed_h,
+                seed,
+            ))
+        })
+        .await?;
+    Ok(Some(decided))
+}
+
+/// What the decision `step` of `batch` would see if evaluated now, recording nothing: the
+/// twin's value and prediction (`None` without a simulated device: the culturist gives
+/// the value). The batch view shows it before the culturist signs the decision.
+pub async fn decision_preview<B: Backend>(
+    state: &AppState<B>,
+    batch: &str,
+    step: &str,
+) -> ApiResult<Option<(f64, Value)>> {
+    state.sync().await?;
+    let ctx = load(state, batch)?;
+    let decision = decision_of(&ctx, step)?;
+    let at = batch_now(state, batch, &ctx);
+    twin_decision(state, &ctx, batch, &decision, at).await
+}
+
+async fn evaluate_as<B: Backend>(
+    state: &AppState<B>,
+    caller_id: &str,
+    batch: &str,
+    step: &str,
+    value: Option<f64>,
+    signature: Option<PendingSignature>,
+    idempotency: Option<String>,
+) -> ApiResult<Vec<Record>> {
+    state.sync().await?;
+    let ctx = load(state, batch)?;
+    let at = batch_now(state, batch, &ctx);
+    let by = PersonId::parse(caller_id).map_err(ApiError::internal)?;
+    let decision = decision_of(&ctx, step)?;
+    let (value, extra) = match value {
+        Some(v) => (v, Vec::new()),
+        None => match twin_decision(state, &ctx, batch, &decision, at).await? {
+            Some((v, prediction)) => (
                 v,
                 vec![culture_record(
                     batch,
@@ -1360,29 +1407,38 @@ async fn evaluate_as<B: Backend>(
                     caller_id,
                     &ctx.site,
                 )],
-            )
-        }
-        (None, None) => {
-            return Err(ApiError::bad_request(
-                "value",
-                "give the decision value (the batch has no simulated device to predict it)",
-            ));
-        }
+            ),
+            None => {
+                return Err(ApiError::bad_request(
+                    "value",
+                    "give the decision value (the batch has no simulated device to predict it)",
+                ));
+            }
+        },
     };
-    run(
+    let events = decide(
         state,
-        batch,
-        caller_id,
+        &ctx,
         Command::EvaluateDecision {
             step: step.into(),
             by,
             at,
             value,
         },
-        extra,
-        idempotency,
     )
-    .await
+    .await?;
+    let mut records = records_of(&events, batch, caller_id, &ctx.site);
+    // The signature goes on the decision record itself, in the same append.
+    if let Some(signature) = signature
+        && let Some(r) = records
+            .iter_mut()
+            .find(|r| r.event_type == "batch.decision_evaluated")
+    {
+        r.signature = Some(signature);
+    }
+    records.extend(extra);
+    let out = state.append(records, idempotency).await?;
+    Ok(out.records)
 }
 
 pub async fn evaluate<B: Backend>(
@@ -1397,12 +1453,41 @@ pub async fn evaluate<B: Backend>(
     state.sync().await?;
     let ctx = load(&state, &id)?;
     check_batch_role(&caller, &ctx)?;
+    let signature = match &body.password {
+        None => None,
+        Some(password) => {
+            decision_of(&ctx, &step)?;
+            require_qualified(
+                &state,
+                &UserId::parse(&caller.user.id).map_err(ApiError::internal)?,
+                &ctx.site,
+                "batch.decision",
+                state.clock.now(),
+            )
+            .await?;
+            Some(
+                authorize_signature(
+                    &state,
+                    &caller,
+                    &SignatureInput {
+                        meaning: "Performed",
+                        password,
+                        user_id: body.user_id.as_deref(),
+                    },
+                    &ctx.site,
+                    &format!("the decision {step} of batch {id}"),
+                )
+                .await?,
+            )
+        }
+    };
     let records = evaluate_as(
         &state,
         &caller.user.id,
         &id,
         &step,
         body.value,
+        signature,
         idempotency_key(&headers),
     )
     .await?;
@@ -2007,6 +2092,9 @@ pub struct SimulateBody {
     /// A second person who confirms the four-eyes steps (`verifies` in the recipe) of work
     /// the operator did; without one the demo operator stops there (`awaiting_verification`).
     pub verifier: Option<VerifierBody>,
+    /// Stop when this step is due, before starting or evaluating it (`step_due`): a person
+    /// does it by hand (e.g. the harvest decision on the batch view).
+    pub stop_at: Option<String>,
 }
 
 /// A second person, authenticated by their own password (as the bedside second checker).
@@ -2040,6 +2128,8 @@ pub enum SimulationStop {
     /// A four-eyes step is due whose verified step the operator performed, and no
     /// verifier was given: a second person confirms it (`POST .../steps/{step}/complete`).
     AwaitingVerification,
+    /// The step asked for with `stop_at` is due.
+    StepDue,
 }
 
 /// Advances a simulated batch by `hours` (or to completion), doing every step as the demo
@@ -2055,6 +2145,7 @@ pub async fn simulate_batch<B: Backend>(
     to_completion: bool,
     signature: &SignatureBody,
     verifier: Option<&VerifierBody>,
+    stop_at: Option<&str>,
 ) -> ApiResult<SimulationStop> {
     let lock = command_lock(state);
     let _guard = lock.lock().await;
@@ -2105,6 +2196,9 @@ pub async fn simulate_batch<B: Backend>(
             .cloned()
             .ok_or_else(|| ApiError::internal("due step not in recipe"))?;
         let active = ctx.state.active_step().is_some();
+        if !active && stop_at == Some(step.id.as_str()) {
+            return Ok(SimulationStop::StepDue);
+        }
         let lots = || -> BTreeMap<String, LotNumber> {
             step.kind
                 .materials()
@@ -2250,7 +2344,7 @@ pub async fn simulate_batch<B: Backend>(
                 summarize_if_phase_ended(state, batch, &actor, &records).await?;
             }
             StepKind::Decision(_) => {
-                let records = evaluate_as(state, &actor, batch, &step.id, None, None).await?;
+                let records = evaluate_as(state, &actor, batch, &step.id, None, None, None).await?;
                 summarize_if_phase_ended(state, batch, &actor, &records).await?;
             }
         }
@@ -2547,6 +2641,7 @@ pub async fn simulate<B: Backend>(
         body.to_completion,
         &signature,
         body.verifier.as_ref(),
+        body.stop_at.as_deref(),
     )
     .await?;
     state.sync().await?;

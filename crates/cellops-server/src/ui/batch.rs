@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use cellops_domain::{Role, SiteId, Timestamp};
 use cellops_process::engine::{BatchEvent, DecisionOutcome};
-use cellops_process::recipe::model::StepKind;
+use cellops_process::recipe::model::{DecisionStep, StepKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -245,7 +245,7 @@ fn growth_svg(lang: Lang, g: &Growth) -> String {
     svg
 }
 
-fn format_day(day: f64) -> String {
+pub(crate) fn format_day(day: f64) -> String {
     format!("{day:.1}")
 }
 
@@ -309,10 +309,18 @@ struct Progress {
     start_step: Option<Value>,
     /// The sampling step in progress, with the parameters to enter and their limits.
     sampling_step: Option<Value>,
+    /// The decision step due (id, name, the recipe's decision).
+    decision_due: Option<(String, String, DecisionStep)>,
     decision_window: Option<(f64, f64)>,
     target: Option<(String, f64)>,
     /// Day of the harvest decision, and whether it found the dose reached.
     harvest_decision: Option<(f64, bool)>,
+    /// The step in progress (`id`, `name`), if any.
+    in_progress: Option<Value>,
+    /// The next step to start or evaluate: the engine's due step when nothing is in
+    /// progress, else the step after the one in progress (the engine keeps the step in
+    /// progress as its due step until it completes).
+    next_due: Option<Value>,
     done: usize,
     total: usize,
 }
@@ -372,10 +380,27 @@ fn progress(ui: &Ui, entry: &BatchEntry, recipe: &RecipeEntry) -> Progress {
     }
     let active = entry.state.active_step().map(|a| a.step.id.clone());
     let due = entry.state.due_step().map(|d| d.id.clone());
+    let named = |s: &cellops_process::recipe::model::Step| json!({"id": s.id, "name": s.name});
+    let in_progress = entry
+        .state
+        .active_step()
+        .and_then(|a| recipe.step_at(a.step.position))
+        .map(named);
+    let next_due = match entry.state.active_step() {
+        Some(a) => recipe
+            .next_position(a.step.position)
+            .and_then(|p| recipe.step_at(p)),
+        None => entry
+            .state
+            .due_step()
+            .and_then(|d| recipe.step_at(d.position)),
+    }
+    .map(named);
     let (mut done, mut total) = (0, 0);
     let mut operator_step = None;
     let mut start_step = None;
     let mut sampling_step = None;
+    let mut decision_due = None;
     let mut decision_window = None;
     let mut target = None;
     let phases: Vec<Value> = recipe
@@ -413,6 +438,9 @@ fn progress(ui: &Ui, entry: &BatchEntry, recipe: &RecipeEntry) -> Progress {
                         }
                         if state == "due" {
                             start_step = super::batch_steps::start_step_view(ui, recipe, s);
+                            if let StepKind::Decision(d) = &s.kind {
+                                decision_due = Some((s.id.clone(), s.name.clone(), d.clone()));
+                            }
                         }
                         if state == "active"
                             && let StepKind::Sampling(sm) = &s.kind
@@ -449,9 +477,12 @@ fn progress(ui: &Ui, entry: &BatchEntry, recipe: &RecipeEntry) -> Progress {
         operator_step,
         start_step,
         sampling_step,
+        decision_due,
         decision_window,
         target,
         harvest_decision,
+        in_progress,
+        next_due,
         done,
         total,
     }
@@ -575,6 +606,13 @@ pub(crate) async fn context<B: cellops_ledger::Backend>(
     let may_confirm = SiteId::parse(site)
         .ok()
         .is_some_and(|s| ui.caller.user.has_role(Role::Operator, &s));
+    // The decision due, with what the twin predicts now, for a culturist to sign.
+    let decision_step = match &p.decision_due {
+        Some((id, name, d)) if may_confirm && st == "Running" && !on_hold => {
+            Some(super::batch_steps::decision_view(state, ui, batch, id, name, d).await)
+        }
+        _ => None,
+    };
     let target = p.target.map(|(param, v)| {
         json!({"parameter": label(ui.lang, "batch_param_", &param),
                "value": super::orders::cells_text(v)})
@@ -589,7 +627,8 @@ pub(crate) async fn context<B: cellops_ledger::Backend>(
         "status_label": label(ui.lang, "batch_status_", st),
         "started_at": rfc_value(ui, &status["started_at"]),
         "batch_time": rfc_value(ui, &status["batch_time"]),
-        "due_step": status["due_step"]["id"],
+        "in_progress": p.in_progress,
+        "due_step": p.next_due,
         "predicted_harvest_at": rfc_value(ui, &status["predicted_harvest_at"]),
         "dose_day": prediction["median_day"].as_f64().map(format_day),
         "harvest_decision": p.harvest_decision.map(|(day, met)| json!({
@@ -608,6 +647,7 @@ pub(crate) async fn context<B: cellops_ledger::Backend>(
         // Started and sampled by operators, not while the batch is held or finished.
         "start_step": if may_confirm && st == "Running" && !on_hold { p.start_step } else { None },
         "sampling_step": if may_confirm { p.sampling_step } else { None },
+        "decision_step": decision_step,
         "harvested_units": status["harvested_units"],
     });
     (StatusCode::OK, ctx)

@@ -13,12 +13,17 @@ use super::i18n::Lang;
 use super::{Ui, error_message, idempotency_headers, render};
 use crate::error::ApiError;
 use crate::json::AppJson;
-use crate::routes::batch::{ResultsBody, StartStepBody, record_results, start_step};
+use crate::routes::batch::{
+    EvaluateBody, ResultsBody, StartStepBody, evaluate, record_results, start_step,
+};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use cellops_process::recipe::model::{LimitAction, Recipe, SamplingStep, Step, StepKind};
+use cellops_process::engine::{DecisionOutcome, evaluate_decision};
+use cellops_process::recipe::model::{
+    DecisionStep, LimitAction, Recipe, SamplingStep, Step, StepKind,
+};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -92,6 +97,117 @@ pub(crate) fn sampling_view(ui: &Ui, s: &Step, sm: &SamplingStep) -> Value {
         "parameters": parameters,
         "error": null,
     })
+}
+
+/// The decision due, for a culturist to confirm with an e-signature: what the twin sees
+/// now (the decision parameter's value and the predicted dose day, as
+/// `routes::batch::decision_preview` computes them, recording nothing), the target, the
+/// culture day and the window, and what signing will decide. Without a simulated device
+/// there is no prediction and the culturist types the value.
+pub(crate) async fn decision_view<B: cellops_ledger::Backend>(
+    state: &AppState<B>,
+    ui: &Ui,
+    batch: &str,
+    id: &str,
+    name: &str,
+    d: &DecisionStep,
+) -> Value {
+    let preview = crate::routes::batch::decision_preview(state, batch, id)
+        .await
+        .ok()
+        .flatten();
+    let value = preview.as_ref().map(|(v, _)| *v);
+    let prediction = preview.as_ref().map(|(_, p)| p);
+    let elapsed_h = prediction.and_then(|p| p["elapsed_hours"].as_f64());
+    let outcome = match (value, elapsed_h) {
+        (Some(v), Some(h)) => Some(match evaluate_decision(d, h, v) {
+            DecisionOutcome::ContinueBeforeEarliestDay => "before_earliest_day",
+            DecisionOutcome::ContinueTargetNotMet => "target_not_met",
+            DecisionOutcome::ProceedTargetMet => "target_met",
+            DecisionOutcome::ProceedLatestDayReached => "latest_day_reached",
+        }),
+        _ => None,
+    };
+    json!({
+        "id": id,
+        "name": name,
+        "parameter": parameter_label(ui.lang, &d.parameter),
+        "value": value.map(limit_text),
+        "target": limit_text(d.target_min),
+        "dose_day": prediction.and_then(|p| p["median_day"].as_f64()).map(super::batch::format_day),
+        "day": elapsed_h.map(|h| super::batch::format_day(h / 24.0)),
+        "window": format!("{} – {}", d.earliest_day, d.latest_day),
+        "outcome": outcome,
+        "outcome_label": outcome.map(|o| ui.t(&format!("batch_outcome_{o}"))),
+        "needs_value": preview.is_none(),
+        "typed": "",
+        "error": null,
+    })
+}
+
+/// The culturist's decision, signed ("Performed") through the batch API's evaluate handler
+/// with the password: the twin's value on a simulated batch, else the value typed.
+pub async fn decide<B: cellops_ledger::Backend>(
+    State(state): State<AppState<B>>,
+    ui: Ui,
+    headers: HeaderMap,
+    axum::Form(f): axum::Form<Fields>,
+) -> Response {
+    if let Some(refused) = ui.csrf_refusal(&headers, field(&f, "csrf")) {
+        return refused;
+    }
+    let batch = field(&f, "batch").trim().to_string();
+    let step = field(&f, "step").trim().to_string();
+    let typed = field(&f, "value").trim();
+    let value = match typed {
+        "" => Ok(None),
+        text => super::order_forms::parse_cells(text)
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "not_a_number",
+                    format!("{text:?} is not a number: enter the value as a number, e.g. 3.2e8"),
+                )
+                .field("value")
+            }),
+    };
+    let result = match value {
+        Err(e) => Err(e),
+        Ok(value) => evaluate(
+            State(state.clone()),
+            ui.caller.clone(),
+            idempotency_headers(field(&f, "key")),
+            Path((batch.clone(), step)),
+            AppJson(EvaluateBody {
+                value,
+                password: Some(field(&f, "password").to_string()).filter(|p| !p.is_empty()),
+                user_id: Some(field(&f, "user_id").trim().to_string()).filter(|u| !u.is_empty()),
+            }),
+        )
+        .await
+        .map(|_| ()),
+    };
+    let (status, mut ctx) = super::batch::context(&state, &ui, &batch).await;
+    match result {
+        Ok(()) => {
+            ctx["notice"] = json!(ui.t("batch_decision_recorded"));
+            render(status, "batch.html", &ctx)
+        }
+        Err(e) => {
+            match ctx["view"]
+                .get_mut("decision_step")
+                .and_then(Value::as_object_mut)
+            {
+                Some(form) => {
+                    form.insert("typed".into(), json!(typed));
+                    form.insert("error".into(), json!(message(&ui, &e)));
+                }
+                None => ctx["error"] = json!(message(&ui, &e)),
+            }
+            render(e.status, "batch.html", &ctx)
+        }
+    }
 }
 
 /// The form's fields: `csrf`, `key`, `batch`, `step`, and `lot.<material>` or

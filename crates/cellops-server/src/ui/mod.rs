@@ -74,6 +74,7 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         .route("/ui/batch/confirm", post(batch::confirm::<B>))
         .route("/ui/batch/start", post(batch_steps::start::<B>))
         .route("/ui/batch/results", post(batch_steps::results::<B>))
+        .route("/ui/batch/decide", post(batch_steps::decide::<B>))
         .route("/ui/orders/thaw", post(orders::thaw::<B>))
         .route("/ui/orders/bedside", post(orders::bedside::<B>))
         .route("/ui/orders/infusion", post(orders::infusion::<B>))
@@ -669,7 +670,8 @@ mod tests {
         );
         let mut view = json!({"batch": "b-1", "product": "p", "recipe_version": "1", "site": "cpc",
             "starting_unit": "U", "status": "Running", "status_label": "s", "started_at": "t",
-            "batch_time": "t", "due_step": "x", "predicted_harvest_at": null, "dose_day": "7.5"});
+            "batch_time": "t", "due_step": {"id": "x", "name": "X"}, "in_progress": {"id": "w", "name": "W"},
+            "predicted_harvest_at": null, "dose_day": "7.5"});
         for (k, v) in [
             ("p_dose", json!("90 %")),
             ("harvest_decision", json!({"day": "8.0", "label": "l"})),
@@ -697,6 +699,13 @@ mod tests {
                 "start_step",
                 json!({"id": "s2", "name": "n2", "kind": "k", "error": "e",
                        "lots": [{"id": "m", "name": "<i>M</i>", "value": "L-1", "error": "x"}]}),
+            ),
+            (
+                "decision_step",
+                json!({"id": "harvest-decision", "name": "<i>H</i>", "parameter": "p", "value": "1.0 × 10⁸",
+                       "target": "3.0 × 10⁸", "dose_day": "8.5", "day": "7.0", "window": "7 – 12",
+                       "outcome": "target_not_met", "outcome_label": "o", "needs_value": true,
+                       "typed": "", "error": "e"}),
             ),
             (
                 "sampling_step",

@@ -73,6 +73,15 @@ async fn started_batch(app: &TestApp) {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 }
 
+async fn attr(b: &Browser, css: &str, name: &str) -> String {
+    b.find(css)
+        .await
+        .attr(name)
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
 async fn value(b: &Browser, css: &str) -> String {
     b.find(css)
         .await
@@ -92,9 +101,25 @@ async fn an_operator_starts_steps_records_lots_and_enters_sample_results_on_the_
     b.goto("/ui/batch?batch=b-1").await;
     // The first step is due: started from the page, then confirmed with the e-signature.
     assert!(b.text("#start-title").await.contains("Receive"));
+    assert_eq!(
+        attr(&b, "#batch-due", "data-step").await,
+        "receive-apheresis"
+    );
+    assert!(!b.exists_now("#batch-in-progress").await);
     b.click_nav("#start-submit").await;
     assert!(b.text("#flash-notice").await.contains("started"));
     assert_eq!(app.count("batch.step_started"), 1);
+    // While it is in progress the facts say so, and the step due next is the one after it.
+    assert_eq!(
+        attr(&b, "#batch-in-progress", "data-step").await,
+        "receive-apheresis"
+    );
+    assert_eq!(attr(&b, "#batch-due", "data-step").await, "receipt-count");
+    assert!(
+        b.text("#batch-due")
+            .await
+            .contains("Starting-material cell count")
+    );
     let signed = app.count("esig.signed");
     b.fill("#c-password", PASSWORD).await;
     b.click_nav("#confirm-submit").await;
@@ -218,4 +243,185 @@ async fn an_operator_starts_steps_records_lots_and_enters_sample_results_on_the_
     b.click_nav("#start-submit").await;
     assert!(b.text("#flash-notice").await.contains("started"));
     assert_eq!(app.count("batch.step_started"), started + 1);
+}
+
+/// A simulated PRIME CAR-T batch `b-2` run by the demo operator up to its harvest decision
+/// inside the decision window: earlier decisions (up to day 7) evaluated through the API.
+async fn simulated_batch_at_the_harvest_decision(app: &TestApp) {
+    let op = app.login("op").await;
+    let qa = app.login("qa").await;
+    app.approved_recipe(
+        "cpc",
+        "prime-car-t.toml",
+        "prime-car-t",
+        &op,
+        (&qa, "qa", PASSWORD),
+    )
+    .await;
+    app.post("/api/auth/esig-policy", json!({}), &op).await;
+    let r = app
+        .post(
+            "/api/batches",
+            json!({"site": "cpc", "product": "prime-car-t", "starting_unit": "A999026000003-S1234100",
+                   "batch": "b-2", "simulation": {"seed": 5, "sample_period_s": 3600}}),
+            &op,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    for _ in 0..10 {
+        let r = app
+            .post(
+                "/api/batches/b-2/simulate",
+                json!({"to_completion": true, "password": PASSWORD, "user_id": "op",
+                       "stop_at": "harvest-decision"}),
+                &op,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert_eq!(r.body["stopped"], "step_due", "{:?}", r.body);
+        let r = app.get("/api/ledger/records?stream=batch/b-2", &op).await;
+        let last = r.body["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|r| r["type"] == "batch.decision_evaluated")
+            .map(|r| r["payload"]["elapsed_hours"].as_f64().unwrap());
+        // Decisions come once a day. After the one on day 7 the next is in the window with
+        // three daily counts behind it, enough for the twin to fit and predict the dose day.
+        if last.is_some_and(|h| h >= 7.0 * 24.0) {
+            return;
+        }
+        let r = app
+            .post(
+                "/api/batches/b-2/steps/harvest-decision/evaluate",
+                json!({}),
+                &op,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    panic!("the harvest decision never came into its window");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_culturist_signs_the_harvest_decision_with_the_twins_prediction_on_the_batch_view() {
+    let Served { app, base } = serve().await;
+    trained_for_prime(&app);
+    simulated_batch_at_the_harvest_decision(&app).await;
+    let decisions = app.count("batch.decision_evaluated");
+    let b = Browser::start(&base).await;
+    b.login("op").await;
+    b.goto("/ui/batch?batch=b-2").await;
+    // The decision is due (not a step to start); the dialog shows the twin's value now,
+    // the target, the predicted dose day and the culture day in the window.
+    assert_eq!(
+        attr(&b, "#batch-due", "data-step").await,
+        "harvest-decision"
+    );
+    assert!(!b.exists_now("#start-form").await);
+    let form = b.text("#decision-form").await;
+    assert!(
+        form.contains("Harvest when the predicted dose is reached"),
+        "{form}"
+    );
+    assert!(
+        b.text("#decision-target").await.contains("3.0 × 10⁸"),
+        "{form}"
+    );
+    let value = b.text("#decision-value").await;
+    assert!(
+        value.contains("× 10") && value.contains("predicted CAR+ cells at harvest"),
+        "{value}"
+    );
+    let dose_day: f64 = b
+        .text("#decision-dose-day")
+        .await
+        .parse()
+        .unwrap_or_else(|_| panic!("no predicted dose day: {form}"));
+    assert!((1.0..=14.0).contains(&dose_day), "{dose_day}");
+    let day: f64 = b
+        .text("#decision-day")
+        .await
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((7.0..12.0).contains(&day), "culture day {day}");
+    let outcome = attr(&b, "#decision-form", "data-outcome").await;
+    assert!(
+        ["target_met", "target_not_met"].contains(&outcome.as_str()),
+        "{outcome}"
+    );
+    check_page(&b, "batch-decision").await;
+    // In Japanese the dialog speaks Japanese.
+    b.find("#lang-select option[value='ja']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.find("html[lang='ja'] #decision-form").await;
+    let main = b
+        .js(
+            "const m = document.querySelector('main').cloneNode(true);
+             m.querySelectorAll('.recipe-text').forEach(e => e.remove());
+             return m.textContent;",
+            vec![],
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(main.contains("目標細胞数到達予測日"), "{main}");
+    for english in english_only_texts() {
+        assert!(
+            !main.contains(&english),
+            "English {english:?} in the decision dialog"
+        );
+    }
+    b.find("#lang-select option[value='en']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.find("html[lang='en'] #decision-form").await;
+    // A wrong password decides nothing (the failure recorded); the right one records the
+    // decision with the culturist's signature on it.
+    let failed = app.count("esig.failed");
+    b.fill("#d-password", "not the password").await;
+    b.click_nav("#decision-submit").await;
+    assert!(
+        b.exists_now("#decision-error").await,
+        "{}",
+        b.text("main").await
+    );
+    assert_eq!(app.count("batch.decision_evaluated"), decisions);
+    assert_eq!(app.count("esig.failed"), failed + 1);
+    b.fill("#d-password", PASSWORD).await;
+    b.click_nav("#decision-submit").await;
+    assert!(
+        b.text("#flash-notice")
+            .await
+            .contains("decision is recorded"),
+        "{}",
+        b.text("main").await
+    );
+    assert_eq!(app.count("batch.decision_evaluated"), decisions + 1);
+    let op = app.login("op").await;
+    let records = app.get("/api/ledger/records?stream=batch/b-2", &op).await;
+    let decision = records.body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|r| r["type"] == "batch.decision_evaluated")
+        .unwrap()
+        .clone();
+    assert_eq!(decision["actor"], "op");
+    assert_eq!(decision["signature"]["meaning"], "Performed", "{decision}");
+    let harvested = decision["payload"]["outcome"]
+        .as_str()
+        .is_some_and(|o| o.contains("target_met") || o.contains("TargetMet"));
+    assert_eq!(harvested, outcome == "target_met", "{decision}");
 }
