@@ -374,8 +374,18 @@ impl Patient {
             body,
         )
         .await?;
+        self.send_to_cpc(net, unit).await
+    }
+
+    /// The collected `unit` handed to the courier and on its way to the CPC.
+    async fn send_to_cpc<B: Backend>(
+        &mut self,
+        net: &mut Network<B>,
+        unit: String,
+    ) -> anyhow::Result<(Step, Timestamp)> {
+        let h = self.hospital;
         self.collected_at.get_or_insert(net.now());
-        Self::hand_off(net, COURIER, nurse, &unit, h.site, 4.0).await?;
+        Self::hand_off(net, COURIER, h.nurses[0], &unit, h.site, 4.0).await?;
         self.order_step(net, COURIER, h.site, "shipped_to_cpc")
             .await?;
         self.collected = unit;
@@ -383,6 +393,70 @@ impl Patient {
             Step::ReceiveAtCpc,
             Self::in_hours(net.now(), TRANSIT_HOURS as f64),
         ))
+    }
+
+    /// The order `order` for `subject` was placed and signed by the physician elsewhere
+    /// (in the web UI): the flow books its collection and goes on from there.
+    pub async fn placed_elsewhere<B: Backend>(
+        &mut self,
+        net: &mut Network<B>,
+        subject: &str,
+        order: &str,
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(self.step == Step::Order, "{} is not due", "order");
+        self.subject = subject.to_string();
+        self.order = order.to_string();
+        self.ordered_at = net.now();
+        let due = match self.scenario.unbooked {
+            true => Self::in_hours(net.now(), 24.0 * 3.0),
+            false => self.book_collection(net).await?,
+        };
+        (self.step, self.due) = (Step::Collect, due);
+        Ok(())
+    }
+
+    /// A labelled unit for this patient's collection at the hospital (its DIN allocated
+    /// there), for a collection recorded elsewhere (in the web UI).
+    pub async fn collection_unit<B: Backend>(
+        &self,
+        net: &mut Network<B>,
+    ) -> anyhow::Result<String> {
+        let h = self.hospital;
+        let location = format!("{}/room-1", h.site);
+        new_unit(
+            net,
+            h.nurses[0],
+            h.site,
+            Some(&self.subject),
+            COLLECTED_CODE,
+            24 * 60,
+            &location,
+        )
+        .await
+    }
+
+    /// The collection of `unit` was recorded elsewhere (in the web UI): the unit goes to
+    /// the CPC and the flow goes on from there.
+    pub async fn collected_elsewhere<B: Backend>(
+        &mut self,
+        net: &mut Network<B>,
+        unit: &str,
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(self.step == Step::Collect, "{} is not due", "collect");
+        (self.step, self.due) = self.send_to_cpc(net, unit.to_string()).await?;
+        Ok(())
+    }
+
+    /// QC results and QA's release were entered elsewhere (in the web UI): shipping is next.
+    pub fn released_elsewhere(&mut self, now: Timestamp) -> anyhow::Result<()> {
+        anyhow::ensure!(self.step == Step::Release, "{} is not due", "release");
+        (self.step, self.due) = (Step::Ship, Self::in_hours(now, 24.0));
+        Ok(())
+    }
+
+    /// The batch of this patient's material (empty before it is started).
+    pub fn batch(&self) -> &str {
+        &self.batch
     }
 
     /// Receipt at the CPC: the identity check, and the batch started from the approved
@@ -915,7 +989,7 @@ pub async fn sign<B: Backend>(
 
 /// A result body that passes `test` (the middle of a two-sided range, above a lower limit,
 /// below an upper one, or the accepted outcome).
-fn passing(test: &cellops_qc::TestSpec) -> Value {
+pub fn passing(test: &cellops_qc::TestSpec) -> Value {
     use cellops_qc::Criterion;
     match &test.criterion {
         Criterion::Numeric {

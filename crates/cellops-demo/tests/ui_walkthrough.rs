@@ -16,7 +16,9 @@ mod browser;
 use browser::Browser;
 use cellops_demo::bank::Bank;
 use cellops_demo::flow::{Patient, Product, Scenario, scan_text};
-use cellops_demo::network::{CPC, DEWAR, HOSPITALS, Network, OPERATOR, PRODUCT_CODE, demo_epoch};
+use cellops_demo::network::{
+    CPC, DEWAR, HOSPITALS, Network, OPERATOR, PRODUCT_CODE, QA, QC_ANALYST, demo_epoch,
+};
 use cellops_ledger::Backend;
 use cellops_ledger::sqlite::Sqlite;
 use serde_json::json;
@@ -34,6 +36,22 @@ fn count(net: &Network<Sqlite>, event_type: &str) -> usize {
         .iter()
         .filter(|r| r.event_type == event_type)
         .count()
+}
+
+/// Signs in as `user` (after the clock moved on, the last session may have expired).
+async fn sign_in(b: &Browser, user: &str) {
+    b.goto("/ui/login").await;
+    b.client.delete_all_cookies().await.unwrap();
+    b.login(user).await;
+}
+
+async fn value(b: &Browser, css: &str) -> String {
+    b.find(css)
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
 }
 
 /// Advances `p` until the step due next is `step`, then the clock to when it is due.
@@ -107,13 +125,179 @@ async fn an_autologous_order_walks_to_infusion_in_the_browser_and_a_wrong_wristb
         ..Scenario::default()
     };
     let mut p = Patient::new(Product::PrimeCarT, kyoto, scenario, net.now());
-    walk_to(&mut net, &mut bank, &mut p, "infuse").await;
-    let order = p.order.clone();
-    let unit_scan = scan_text(&p.product_unit);
-
     let base = browser::listen(cellops_server::app(net.state().clone())).await;
     let b = Browser::start(&base).await;
-    b.login(nurse).await;
+
+    // The physician enrols the patient, places the order on the new-order form and signs
+    // it in the signature dialog.
+    sign_in(&b, kyoto.physician).await;
+    b.click_nav("nav a[href='/ui/orders']").await;
+    b.find("#new-order-form").await;
+    b.click_nav("#no-enrol").await;
+    let subject = value(&b, "#no-subject").await;
+    assert!(subject.starts_with("S-"), "{subject}");
+    b.js(
+        "document.querySelector('#no-manufacturer').value = arguments[0];",
+        vec![json!(CPC)],
+    )
+    .await;
+    b.fill("#no-dose", "1e8").await;
+    b.click_nav("#no-submit").await;
+    b.find("#sign-form").await;
+    let order = b.text("#order-facts code").await;
+    b.fill("#sign-password", &password_for(kyoto.physician))
+        .await;
+    if b.exists_now("#sign-acknowledge").await {
+        b.click("#sign-acknowledge").await;
+    }
+    b.click_nav("#sign-submit").await;
+    b.find("#order-stage[data-stage='signed']").await;
+    assert_eq!(count(&net, "order.placed"), 1);
+    b.screenshot("walk-order-signed").await;
+    p.placed_elsewhere(&mut net, &subject, &order)
+        .await
+        .unwrap();
+
+    // On the booked day the nurse records the collection on the order's collection form.
+    net.advance_to(p.due).await;
+    let collected = p.collection_unit(&mut net).await.unwrap();
+    sign_in(&b, nurse).await;
+    b.goto(&format!("/ui/orders?order={order}")).await;
+    b.find("#collection-form").await;
+    b.fill("#col-unit", &collected).await;
+    b.fill("#col-volume", "180").await;
+    b.fill("#col-cd3", "2.6e9").await;
+    b.click_nav("#col-submit").await;
+    b.find("#order-stage[data-stage='collected']").await;
+    assert_eq!(count(&net, "order.collected"), 1);
+    b.screenshot("walk-collected").await;
+    p.collected_elsewhere(&mut net, &collected).await.unwrap();
+
+    // At the CPC (receipt and batch start through the API) the operator does the batch's
+    // first steps on the batch view: the receipt check (a wrong password confirms
+    // nothing; the right one signs once), the receipt count's results, the kit with its
+    // material lots.
+    walk_to(&mut net, &mut bank, &mut p, "culture").await;
+    let batch = p.batch().to_string();
+    sign_in(&b, OPERATOR).await;
+    b.goto(&format!("/ui/batch?batch={batch}")).await;
+    b.find("#start-form input[name='step'][value='receive-apheresis']")
+        .await;
+    b.click_nav("#start-submit").await;
+    b.find("#batch-steps li[data-step='receive-apheresis'][data-state='active']")
+        .await;
+    let signatures = count(&net, "esig.signed");
+    b.fill("#c-password", "not the password").await;
+    b.click_nav("#confirm-submit").await;
+    b.find("#flash-error").await;
+    assert_eq!(count(&net, "esig.signed"), signatures);
+    b.find("#batch-steps li[data-step='receive-apheresis'][data-state='active']")
+        .await;
+    b.screenshot("batch-confirm").await;
+    b.fill("#c-password", &password_for(OPERATOR)).await;
+    b.click_nav("#confirm-submit").await;
+    assert!(b.text("#flash-notice").await.contains("confirmed"));
+    b.find("#batch-steps li[data-step='receive-apheresis'][data-state='done']")
+        .await;
+    assert_eq!(count(&net, "esig.signed"), signatures + 1);
+    b.click_nav("#start-submit").await;
+    b.fill("input[data-parameter='viability_percent']", "92.5")
+        .await;
+    b.fill("input[data-parameter='cd3_total_viable_cells']", "2.0e9")
+        .await;
+    b.screenshot("walk-receipt-count").await;
+    b.click_nav("#results-submit").await;
+    assert!(
+        b.text("#flash-notice")
+            .await
+            .contains("results are recorded"),
+        "{}",
+        b.text("main").await
+    );
+    for (material, lot) in [
+        ("tubing-set", "T-0042"),
+        ("cd4-cd8-microbeads", "MB-7"),
+        ("culture-medium", "CM-11"),
+    ] {
+        b.fill(&format!("input[data-material='{material}']"), lot)
+            .await;
+    }
+    b.click_nav("#start-submit").await;
+    b.find("#batch-steps li[data-step='install-kit'][data-state='active']")
+        .await;
+    b.fill("#c-password", &password_for(OPERATOR)).await;
+    b.click_nav("#confirm-submit").await;
+    b.find("#batch-steps li[data-step='install-kit'][data-state='done']")
+        .await;
+    let started = count(&net, "batch.step_started");
+    assert_eq!(started, 3, "three steps started on the batch view");
+
+    // The culture runs on its simulated device to the harvest; labels are reconciled and
+    // the batch registered for QC (API). The QC analyst enters every result on the QC
+    // screen, and QA signs the release on the release screen.
+    walk_to(&mut net, &mut bank, &mut p, "release").await;
+    sign_in(&b, QC_ANALYST).await;
+    b.goto(&format!("/ui/qc?batch={batch}")).await;
+    b.find("#qc-result-form").await;
+    let spec = cellops_qc::SpecCatalog::shipped()
+        .unwrap()
+        .get("prime-car-t", "1")
+        .unwrap()
+        .clone();
+    for test in spec.tests() {
+        let result = cellops_demo::flow::passing(test);
+        b.find(&format!("#q-test option[value='{}']", test.id))
+            .await
+            .click()
+            .await
+            .unwrap();
+        match result["value"].as_f64() {
+            Some(v) => {
+                b.fill("#q-value", &v.to_string()).await;
+                b.fill("#q-unit", result["unit"].as_str().unwrap()).await;
+                b.fill("#q-outcome", "").await;
+            }
+            None => {
+                b.fill("#q-value", "").await;
+                b.fill("#q-unit", "").await;
+                b.fill("#q-outcome", result["outcome"].as_str().unwrap())
+                    .await;
+            }
+        }
+        b.fill("#q-instrument", "qc-lab-1").await;
+        b.click_nav("#qc-submit").await;
+        assert!(
+            !b.exists_now(&format!("#qc-test-{} .chip.warn", test.id))
+                .await
+                && !b.exists_now(&format!("#qc-test-{}.refusal", test.id)).await
+                && !b.exists_now("#flash-error").await,
+            "{}: {}",
+            test.id,
+            b.text("main").await
+        );
+    }
+    b.screenshot("walk-qc").await;
+    sign_in(&b, QA).await;
+    b.goto(&format!("/ui/release?batch={batch}")).await;
+    b.find("#release-readiness[data-releasable='true']").await;
+    b.fill("#r-password", &password_for(QA)).await;
+    if b.exists_now("#r-acknowledge").await {
+        b.click("#r-acknowledge").await;
+    }
+    b.click_nav("#release-submit").await;
+    assert_eq!(
+        count(&net, "qc.release.decided"),
+        1,
+        "{}",
+        b.text("main").await
+    );
+    b.screenshot("walk-released").await;
+    p.released_elsewhere(net.now()).unwrap();
+
+    // Shipping and the hospital's receipt (API); then the nurse at the bedside.
+    walk_to(&mut net, &mut bank, &mut p, "infuse").await;
+    let unit_scan = scan_text(&p.product_unit);
+    sign_in(&b, nurse).await;
     // Home: the product waiting at the hospital is what needs the nurse now.
     b.find(&format!("main li.warn a[href='/ui/orders?order={order}']"))
         .await;
@@ -278,8 +462,13 @@ async fn an_autologous_order_walks_to_infusion_in_the_browser_and_a_wrong_wristb
         .as_str()
         .unwrap()
         .to_string();
-    b.click_nav("#logout").await;
-    b.login(OPERATOR).await;
+    sign_in(&b, OPERATOR).await;
+    b.find("#lang-select option[value='ja']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.find("html[lang='ja'] main").await;
     b.goto(&format!("/ui/orders?order={order}")).await;
     assert_eq!(b.text("#order-batch").await, batch);
     b.click_nav("#order-batch").await;
@@ -333,43 +522,6 @@ async fn an_autologous_order_walks_to_infusion_in_the_browser_and_a_wrong_wristb
     b.screenshot("batch-growth").await;
     let (overflow, sizes) = b.overflows_horizontally().await;
     assert!(!overflow, "the batch page is wider than 1024 px: {sizes}");
-
-    // A new batch whose first operator step is in progress: confirmed in the browser with
-    // the operator's e-signature; a wrong password confirms nothing.
-    net.post(
-        "start a batch",
-        OPERATOR,
-        "/api/batches",
-        json!({"site": CPC, "product": "prime-car-t", "starting_unit": "A999026000099-S1000100",
-               "batch": "b-ui", "simulation": {"seed": 5, "sample_period_s": 3600}}),
-    )
-    .await
-    .unwrap();
-    net.post(
-        "start the receipt step",
-        OPERATOR,
-        "/api/batches/b-ui/steps/receive-apheresis/start",
-        json!({}),
-    )
-    .await
-    .unwrap();
-    b.goto("/ui/batch?batch=b-ui").await;
-    b.find("#batch-steps li[data-step='receive-apheresis'][data-state='active']")
-        .await;
-    let signatures = count(&net, "esig.signed");
-    b.fill("#c-password", "not the password").await;
-    b.click_nav("#confirm-submit").await;
-    b.find("#flash-error").await;
-    assert_eq!(count(&net, "esig.signed"), signatures);
-    b.find("#batch-steps li[data-step='receive-apheresis'][data-state='active']")
-        .await;
-    b.screenshot("batch-confirm").await;
-    b.fill("#c-password", &password_for(OPERATOR)).await;
-    b.click_nav("#confirm-submit").await;
-    assert!(b.text("#flash-notice").await.contains("confirmed"));
-    b.find("#batch-steps li[data-step='receive-apheresis'][data-state='done']")
-        .await;
-    assert_eq!(count(&net, "esig.signed"), signatures + 1);
 
     // The storage map: the CPC's dewar, racks of boxes, a box's positions, with a unit put
     // away at R2/B3/P5 through the storage API.
