@@ -2136,7 +2136,9 @@ pub enum SimulationStop {
 /// operator would: device programs run on the twin, operator steps are confirmed (e-signed
 /// with `signature.password` where the recipe asks), sampling steps record the twin's
 /// values, decisions use the twin's prediction, device alarms open deviations. Returns why
-/// it stopped. The Rust face of `POST /api/batches/{id}/simulate`.
+/// it stopped. The Rust face of `POST /api/batches/{id}/simulate` (one argument per field
+/// of its body).
+#[allow(clippy::too_many_arguments)]
 pub async fn simulate_batch<B: Backend>(
     state: &AppState<B>,
     caller: &Caller,
