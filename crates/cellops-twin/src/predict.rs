@@ -242,3 +242,102 @@ pub fn predict_dose_day_seeded(
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     predict_dose_day(process, observations, order, samples, &mut rng)
 }
+
+/// A recipe's harvest decision as the planner sees it: checked once a day from
+/// `earliest_day`, harvest as soon as the viable CAR+ cells reach `dose_car_pos_cells`, and
+/// on `latest_day` whatever the count (a deviation then, but the device is free).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HarvestRule {
+    /// Viable CAR+ cells that trigger the harvest.
+    pub dose_car_pos_cells: f64,
+    /// First day the decision may harvest, days from seeding.
+    pub earliest_day: u32,
+    /// Last day of the culture, days from seeding.
+    pub latest_day: u32,
+}
+
+/// How long cultures run under a [`HarvestRule`] over the variability between lots (the
+/// prior, before any observation of the batch): `counts[k]` lots harvest on day
+/// `earliest_day + k`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HarvestDays {
+    /// The rule's first harvest day.
+    pub earliest_day: u32,
+    /// Lots harvesting on each day from `earliest_day` to the rule's `latest_day`.
+    pub counts: Vec<usize>,
+    /// Lots that had not reached the dose by `latest_day` (harvested then, counted in the
+    /// last day too).
+    pub not_reached: usize,
+    /// Lots simulated.
+    pub samples: usize,
+}
+
+impl HarvestDays {
+    /// The probability of each harvest day, as `(day, p)` with `p` > 0.
+    pub fn probabilities(&self) -> Vec<(u32, f64)> {
+        (self.earliest_day..)
+            .zip(&self.counts)
+            .filter(|(_, c)| **c > 0)
+            .map(|(day, c)| (day, *c as f64 / self.samples as f64))
+            .collect()
+    }
+}
+
+/// The distribution of harvest days of `process` under `rule`, from `samples` lots whose
+/// kinetics are drawn for `donor` ([`crate::product::sample_lots`], seeded with `seed`).
+/// Each lot runs the process's fixed schedule; its CAR+ fraction is the model's own.
+pub fn harvest_day_distribution(
+    process: &TCellProcess,
+    donor: crate::product::Donor,
+    rule: &HarvestRule,
+    samples: usize,
+    seed: u64,
+) -> Result<HarvestDays, TwinError> {
+    check_positive("dose_car_pos_cells", rule.dose_car_pos_cells)?;
+    if rule.earliest_day > rule.latest_day || f64::from(rule.latest_day) > DAYS_MAX {
+        return Err(TwinError::InvalidValue {
+            field: "latest_day",
+            value: f64::from(rule.latest_day),
+            rule: "earliest_day ≤ latest_day ≤ DAYS_MAX (60 d)",
+        });
+    }
+    if samples == 0 || samples > SAMPLES_MAX {
+        return Err(TwinError::InvalidValue {
+            field: "samples",
+            value: samples as f64,
+            rule: "1 ≤ samples ≤ SAMPLES_MAX (100 000)",
+        });
+    }
+    let days: Vec<u32> = (rule.earliest_day..=rule.latest_day).collect();
+    let times: Vec<f64> = days.iter().map(|d| f64::from(*d) * 24.0).collect();
+    let mut counts = vec![0usize; days.len()];
+    let mut not_reached = 0;
+    for params in crate::product::sample_lots(&process.params, donor, samples, seed) {
+        let model = TCellModel::new(params)?;
+        let traj = tcell::simulate(
+            &model,
+            &process.initial,
+            process.controls,
+            &process.schedule,
+            &times,
+            &mut StepMemory::default(),
+        )?;
+        let k = match traj
+            .iter()
+            .position(|s| s.car_pos_viable_cells() >= rule.dose_car_pos_cells)
+        {
+            Some(k) => k,
+            None => {
+                not_reached += 1;
+                days.len() - 1
+            }
+        };
+        counts[k] += 1;
+    }
+    Ok(HarvestDays {
+        earliest_day: rule.earliest_day,
+        counts,
+        not_reached,
+        samples,
+    })
+}

@@ -195,3 +195,66 @@ fn plot_is_an_svg_with_labels() {
     assert!(svg.starts_with("<svg") || svg.contains("<svg"));
     assert!(svg.contains("culture day") && svg.contains("best fit"));
 }
+
+mod harvest_days {
+    use cellops_twin::predict::{HarvestRule, harvest_day_distribution};
+    use cellops_twin::product::{Donor, prime_car_t};
+
+    const AUTO: Donor = Donor::Autologous {
+        heavily_pretreated: false,
+    };
+
+    fn rule(dose: f64) -> HarvestRule {
+        HarvestRule {
+            dose_car_pos_cells: dose,
+            earliest_day: 7,
+            latest_day: 12,
+        }
+    }
+
+    #[test]
+    fn prime_lots_spread_over_the_decision_window_and_replay_from_the_seed() {
+        let a = harvest_day_distribution(&prime_car_t(), AUTO, &rule(3e8), 200, 7).unwrap();
+        let b = harvest_day_distribution(&prime_car_t(), AUTO, &rule(3e8), 200, 7).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.counts.len(), 6);
+        assert_eq!(a.counts.iter().sum::<usize>(), 200);
+        let p = a.probabilities();
+        assert!(p.len() >= 3, "lots differ, so harvest days differ: {p:?}");
+        let total: f64 = p.iter().map(|(_, x)| x).sum();
+        assert!((total - 1.0).abs() < 1e-9);
+        // A bigger dose takes longer: the mean harvest day rises.
+        let mean = |h: &cellops_twin::predict::HarvestDays| {
+            h.probabilities()
+                .iter()
+                .map(|(d, x)| f64::from(*d) * x)
+                .sum::<f64>()
+        };
+        let big = harvest_day_distribution(&prime_car_t(), AUTO, &rule(1e9), 200, 7).unwrap();
+        assert!(mean(&big) > mean(&a), "{} vs {}", mean(&big), mean(&a));
+        assert!(big.not_reached >= a.not_reached);
+    }
+
+    #[test]
+    fn a_dose_every_lot_has_harvests_on_the_first_day_and_one_none_reaches_on_the_last() {
+        let easy = harvest_day_distribution(&prime_car_t(), AUTO, &rule(1.0), 50, 1).unwrap();
+        assert_eq!(easy.probabilities(), vec![(7, 1.0)]);
+        assert_eq!(easy.not_reached, 0);
+        let never = harvest_day_distribution(&prime_car_t(), AUTO, &rule(1e15), 50, 1).unwrap();
+        assert_eq!(never.probabilities(), vec![(12, 1.0)]);
+        assert_eq!(never.not_reached, 50);
+    }
+
+    #[test]
+    fn a_rule_out_of_range_is_refused_naming_the_field() {
+        let bad = HarvestRule {
+            earliest_day: 12,
+            latest_day: 7,
+            ..rule(3e8)
+        };
+        let e = harvest_day_distribution(&prime_car_t(), AUTO, &bad, 10, 1).unwrap_err();
+        assert!(e.to_string().contains("latest_day"), "{e}");
+        let e = harvest_day_distribution(&prime_car_t(), AUTO, &rule(3e8), 0, 1).unwrap_err();
+        assert!(e.to_string().contains("samples"), "{e}");
+    }
+}
