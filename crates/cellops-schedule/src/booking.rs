@@ -46,7 +46,7 @@ pub struct BookingRequest {
 }
 
 /// A feasible plan for one order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Proposal {
     /// Collection (first stage) date.
     pub collection: String,
@@ -58,6 +58,40 @@ pub struct Proposal {
     pub stages: Vec<StageDates>,
     /// The slots in day numbers (what a booking record stores).
     pub slots: Vec<Slot>,
+    /// How likely the dates hold, and what happens if they do not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<Risk>,
+}
+
+/// The risk behind a proposal: the chance it runs as planned, from the product's failure and
+/// OOS rates and its stages' duration distributions, and the dates a repeat would give with
+/// the capacity booked today.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Risk {
+    /// No manufacturing failure and no OOS: `(1 − p_fail) × (1 − p_oos)`.
+    pub p_first_time_right: f64,
+    /// First time right and every stage within its planned length: the chance the infusion
+    /// date holds.
+    pub p_on_time: f64,
+    /// If QC finds an out-of-specification result: the retest and the rest of the route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_oos: Option<Rescue>,
+    /// If manufacturing fails: a new collection and the whole route again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_failed: Option<Rescue>,
+}
+
+/// What a repeat would give.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rescue {
+    /// The day the repeat is known to be needed.
+    pub known: String,
+    /// Infusion after the repeat; `None` when nothing fits before the horizon.
+    pub infusion: Option<String>,
+    /// Days later than the proposal's infusion.
+    pub delay_days: Option<Day>,
+    /// Whether the repeat still ends inside the treatment window (always true without one).
+    pub within_window: bool,
 }
 
 /// One stage's dates.
@@ -91,7 +125,7 @@ pub struct Binding {
 /// The answer to a booking request. Serialised with `"feasible": true` (and the proposal's
 /// fields) or `"feasible": false` (with `binding` and `alternatives`), as `POST /api/bookings`
 /// answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
     /// The requested date works.
     Feasible(Proposal),
@@ -252,6 +286,100 @@ impl Planner {
                 })
                 .collect(),
             slots,
+            risk: None,
+        }
+    }
+
+    /// A proposal with its [`Risk`]: the repeats are searched against today's bookings
+    /// plus this proposal's own stages up to the point of the repeat.
+    fn proposal_with_risk(
+        &mut self,
+        product: usize,
+        hospital: usize,
+        slots: Vec<Slot>,
+        latest: Option<Day>,
+    ) -> Proposal {
+        let risk = self.risk(product, hospital, &slots, latest);
+        Proposal {
+            risk: Some(risk),
+            ..self.proposal(product, hospital, slots)
+        }
+    }
+
+    fn risk(&mut self, p: usize, h: usize, slots: &[Slot], latest: Option<Day>) -> Risk {
+        let prod = &self.net.instance().products[p];
+        let (p_fail, p_oos) = (prod.p_fail, prod.p_oos);
+        let first_time_right = (1.0 - p_fail) * (1.0 - p_oos);
+        let p_on_time = first_time_right * self.net.p_on_plan(p);
+        let route = self.net.route(p, h).clone();
+        let infusion = slots.last().map_or(0, |s| s.end);
+        let extra = vec![0; route.stages.len()];
+        let oos = self.net.oos_stage(p);
+        let rescue = |planner: &Planner, known: Day, found: Option<Vec<Slot>>| {
+            let end = found.as_ref().and_then(|s| s.last()).map(|s| s.end);
+            Rescue {
+                known: planner.net.date_of(known),
+                infusion: end.map(|e| planner.net.date_of(e)),
+                delay_days: end.map(|e| e - infusion),
+                within_window: match (end, latest) {
+                    (Some(e), Some(l)) => e <= l,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                },
+            }
+        };
+        // An OOS is known when the repeated stage ends; the stages before it stay as they
+        // were, the retest and the rest of the route take new capacity.
+        let if_oos = oos.filter(|&k| k < slots.len()).map(|k| {
+            let known = slots[k].end;
+            Schedule::apply_usage(&mut self.sched.profile, &route, slots, 0, true);
+            let (found, _) = find_placement(
+                &self.net,
+                &mut self.sched.profile,
+                &route,
+                &extra,
+                &slots[..k],
+                k,
+                // Used only when the repeat starts the route (k = 0).
+                Window {
+                    first_start_min: known,
+                    first_start_max: self.net.horizon - 1,
+                    end_max: None,
+                },
+                known,
+            );
+            Schedule::apply_usage(&mut self.sched.profile, &route, slots, 0, false);
+            rescue(self, known, found)
+        });
+        // A failure is known when manufacturing ends (the stage before the OOS stage, else
+        // the first stage); what ran until then stays used, the rest is freed.
+        let made = oos.filter(|&k| k > 0).map_or(0, |k| k - 1);
+        let if_failed = (p_fail > 0.0 && made < slots.len()).then(|| {
+            let known = slots[made].end;
+            let used = &slots[..=made];
+            Schedule::apply_usage(&mut self.sched.profile, &route, used, 0, true);
+            let (found, _) = find_placement(
+                &self.net,
+                &mut self.sched.profile,
+                &route,
+                &extra,
+                &[],
+                0,
+                Window {
+                    first_start_min: known + 1,
+                    first_start_max: self.net.horizon - 1,
+                    end_max: None,
+                },
+                0,
+            );
+            Schedule::apply_usage(&mut self.sched.profile, &route, used, 0, false);
+            rescue(self, known, found)
+        });
+        Risk {
+            p_first_time_right: first_time_right,
+            p_on_time,
+            if_oos,
+            if_failed,
         }
     }
 
@@ -330,7 +458,9 @@ impl Planner {
         }
         let (found, blocked) = self.search(p, h, day, day, latest);
         if let Some(slots) = found {
-            return Ok(Answer::Feasible(self.proposal(p, h, slots)));
+            return Ok(Answer::Feasible(
+                self.proposal_with_risk(p, h, slots, latest),
+            ));
         }
         let binding = self.explain(p, h, day, latest, blocked);
         let mut alternatives = Vec::new();
@@ -341,7 +471,7 @@ impl Planner {
                 Some(slots) => {
                     let start = slots[0].start;
                     if start != day {
-                        alternatives.push(self.proposal(p, h, slots));
+                        alternatives.push(self.proposal_with_risk(p, h, slots, latest));
                     }
                     from = start + 1;
                 }

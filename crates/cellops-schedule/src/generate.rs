@@ -5,10 +5,15 @@
 //! other durations, hold limits and failure rates from bioprocess.md (§1a, §1c, §5), as
 //! noted at each constant.
 
+use std::sync::OnceLock;
+
+use cellops_twin::predict::{HarvestRule, harvest_day_distribution};
+use cellops_twin::product::Donor;
 use rand::Rng;
 
 use crate::instance::{
-    FORMAT, Instance, Order, Product, Resource, Site, SiteKind, Stage, StageSite, Transit, Use,
+    DurationDistribution, DurationP, FORMAT, Instance, Order, Product, Resource,
+    SERVICE_LEVEL_DEFAULT, Site, SiteKind, Stage, StageSite, Transit, Use,
 };
 
 /// Days of the year over which orders arrive.
@@ -68,8 +73,58 @@ impl GenParams {
     }
 }
 
-fn twin_culture_days(process: &cellops_twin::product::TCellProcess) -> i64 {
-    (process.duration_h / 24.0).round() as i64
+/// The PRIME recipe's harvest decision (`recipes/prime-car-t.toml`, step
+/// `harvest-decision`): harvest once the viable CAR+ cells reach 3e8, decided daily from
+/// day 7, on day 12 at the latest. A test checks these against the recipe.
+pub const PRIME_HARVEST: HarvestRule = HarvestRule {
+    dose_car_pos_cells: 3.0e8,
+    earliest_day: 7,
+    latest_day: 12,
+};
+/// Autologous lots the twin simulates for the PRIME culture-length distribution.
+pub const TWIN_LOTS: usize = 400;
+/// Seed of those lots (fixed: every instance of a build gets the same distribution).
+pub const TWIN_SEED: u64 = 2027;
+
+/// The PRIME culture stage's length (culture to harvest, then harvest and freezing) over
+/// [`TWIN_LOTS`] autologous lots of the twin under [`PRIME_HARVEST`], and the length that
+/// covers [`SERVICE_LEVEL_DEFAULT`] of them. Computed once per process.
+pub fn prime_culture_stage_days() -> &'static (i64, DurationDistribution) {
+    static CACHE: OnceLock<(i64, DurationDistribution)> = OnceLock::new();
+    CACHE.get_or_init(|| {
+        let donor = Donor::Autologous {
+            heavily_pretreated: false,
+        };
+        let h = harvest_day_distribution(
+            &cellops_twin::product::prime_car_t(),
+            donor,
+            &PRIME_HARVEST,
+            TWIN_LOTS,
+            TWIN_SEED,
+        )
+        .expect("the PRIME preset and harvest rule are valid constants");
+        let dist = DurationDistribution {
+            source: format!(
+                "cellops-twin: {} autologous PRIME lots (seed {}), harvest at {:.0e} CAR+ cells from day {} to day {} ({} not reaching it), plus {} d harvest and freezing",
+                h.samples,
+                TWIN_SEED,
+                PRIME_HARVEST.dose_car_pos_cells,
+                PRIME_HARVEST.earliest_day,
+                PRIME_HARVEST.latest_day,
+                h.not_reached,
+                HARVEST_FREEZE_DAYS
+            ),
+            days: h
+                .probabilities()
+                .into_iter()
+                .map(|(day, p)| DurationP {
+                    days: i64::from(day) + HARVEST_FREEZE_DAYS,
+                    p,
+                })
+                .collect(),
+        };
+        (dist.quantile(SERVICE_LEVEL_DEFAULT), dist)
+    })
 }
 
 fn use_(kind: &str, offset_days: i64, days: i64) -> Use {
@@ -94,6 +149,7 @@ fn qc_stage(analytical_method: &str) -> Stage {
         min_gap_days: 0,
         hold_max_days: Some(QC_HOLD_DAYS),
         duration_days: QC_DAYS,
+        duration_distribution: None,
         // A release panel takes two analyst-days of QC capacity.
         uses: vec![use_("qc", 0, 2)],
         staffing: vec![
@@ -111,6 +167,7 @@ fn ship_stage(hold: i64) -> Stage {
         min_gap_days: 0,
         hold_max_days: Some(hold),
         duration_days: 0,
+        duration_distribution: None,
         uses: vec![
             use_("courier", 0, 1),
             use_("dry_shipper", 0, SHIPPER_CYCLE_DAYS),
@@ -121,7 +178,8 @@ fn ship_stage(hold: i64) -> Stage {
 
 /// The three products of PRODUCT.md with their routes.
 pub fn products() -> Vec<Product> {
-    let prime = twin_culture_days(&cellops_twin::product::prime_car_t());
+    let (prime_stage, prime_dist) = prime_culture_stage_days().clone();
+    let prime = prime_stage - HARVEST_FREEZE_DAYS;
     let culture = |name: &str, kind: &str, days: i64, hold: i64, touches: &[i64]| Stage {
         name: name.into(),
         site: StageSite::Cpc,
@@ -129,6 +187,7 @@ pub fn products() -> Vec<Product> {
         min_gap_days: 0,
         hold_max_days: Some(hold),
         duration_days: days + HARVEST_FREEZE_DAYS,
+        duration_distribution: None,
         uses: std::iter::once(use_(kind, 0, days + HARVEST_FREEZE_DAYS))
             .chain(touches.iter().map(|&t| use_("isolator", t, 1)))
             .collect(),
@@ -141,6 +200,7 @@ pub fn products() -> Vec<Product> {
         min_gap_days: 0,
         hold_max_days: None,
         duration_days: 1,
+        duration_distribution: None,
         uses: vec![use_(kind, 0, 1)],
         staffing: staffing(&[action]),
     };
@@ -150,16 +210,20 @@ pub fn products() -> Vec<Product> {
             // UK real-world manufacturing failure 3.87 % (bioprocess.md §5).
             p_fail: 0.04,
             p_oos: 0.05,
+            oos_repeats: None,
             stages: vec![
                 collect("collection_chair", "collection.apheresis"),
-                // Isolator at selection/activation (day 0) and at harvest.
-                culture(
-                    "culture",
-                    "culture_device",
-                    prime,
-                    FRESH_HOLD_DAYS,
-                    &[0, prime],
-                ),
+                // Isolator at selection/activation (day 0) and at the planned harvest.
+                Stage {
+                    duration_distribution: Some(prime_dist),
+                    ..culture(
+                        "culture",
+                        "culture_device",
+                        prime,
+                        FRESH_HOLD_DAYS,
+                        &[0, prime],
+                    )
+                },
                 qc_stage("flow-viability"),
                 ship_stage(SHELF_HOLD_DAYS),
             ],
@@ -169,6 +233,8 @@ pub fn products() -> Vec<Product> {
             id: "allo-car-t".into(),
             p_fail: 0.01,
             p_oos: 0.03,
+            // A dose that fails its release check is replaced by another dose of the lot.
+            oos_repeats: Some("dose_release".into()),
             stages: vec![
                 Stage {
                     name: "dose_release".into(),
@@ -177,6 +243,7 @@ pub fn products() -> Vec<Product> {
                     min_gap_days: 0,
                     hold_max_days: None,
                     duration_days: 1,
+                    duration_distribution: None,
                     uses: vec![use_("qc", 0, 1)],
                     staffing: staffing(&["release.sign"]),
                 },
@@ -187,6 +254,7 @@ pub fn products() -> Vec<Product> {
             id: "bm-msc".into(),
             p_fail: 0.05,
             p_oos: 0.05,
+            oos_repeats: None,
             stages: vec![
                 collect("aspiration_room", "collection.bone_marrow"),
                 // Isolator at seeding, at two passages and at harvest (4 touch-points, §5).
@@ -359,5 +427,6 @@ pub fn generate(params: &GenParams, rng: &mut impl Rng) -> Instance {
         resources,
         products,
         orders,
+        service_level: None,
     }
 }

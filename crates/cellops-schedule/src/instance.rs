@@ -37,7 +37,15 @@ pub struct Instance {
     /// Open orders to plan (may be empty for a network-only site configuration).
     #[serde(default)]
     pub orders: Vec<Order>,
+    /// The share of lots a stage's planned `duration_days` must cover where the stage has a
+    /// `duration_distribution` (0.5 to 0.999); default [`SERVICE_LEVEL_DEFAULT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_level: Option<f64>,
 }
+
+/// The service level when an instance names none: a stage's planned length covers 90 % of
+/// its lots.
+pub const SERVICE_LEVEL_DEFAULT: f64 = 0.9;
 
 /// What a site is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +118,55 @@ pub struct Product {
     pub p_oos: f64,
     /// Stages in order; the end of the last stage is the infusion day.
     pub stages: Vec<Stage>,
+    /// The stage repeated after an out-of-specification result (a retest from retained
+    /// samples, then the rest of the route); default the stage named `qc`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oos_repeats: Option<String>,
+}
+
+/// How long a stage takes over many lots: the probability of each length in whole days.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DurationDistribution {
+    /// Where it comes from (e.g. the twin run behind it), shown in reports.
+    pub source: String,
+    /// Lengths in ascending order with their probabilities, summing to 1.
+    pub days: Vec<DurationP>,
+}
+
+/// One length of a [`DurationDistribution`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DurationP {
+    /// Stage length, whole days.
+    pub days: i64,
+    /// Probability of this length.
+    pub p: f64,
+}
+
+impl DurationDistribution {
+    /// The probability that the stage takes at most `days`.
+    pub fn p_at_most(&self, days: i64) -> f64 {
+        self.days
+            .iter()
+            .filter(|d| d.days <= days)
+            .map(|d| d.p)
+            .sum::<f64>()
+            .min(1.0)
+    }
+
+    /// The shortest length that covers at least `level` of the lots.
+    pub fn quantile(&self, level: f64) -> i64 {
+        let mut acc = 0.0;
+        for d in &self.days {
+            acc += d.p;
+            // Sums of decimal probabilities fall a hair short of exact values.
+            if acc >= level - 1e-9 {
+                return d.days;
+            }
+        }
+        self.days.last().map_or(0, |d| d.days)
+    }
 }
 
 /// Where a stage's resources are: at the order's hospital or at the CPC.
@@ -154,8 +211,12 @@ pub struct Stage {
     /// limit: fresh material to processing, cryopreserved shelf life); none = unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold_max_days: Option<i64>,
-    /// Days from start to end (0 allowed: a same-day step).
+    /// Days from start to end (0 allowed: a same-day step): the length the plan reserves.
     pub duration_days: i64,
+    /// How long the stage really takes over many lots (the culture's harvest day from the
+    /// twin); `duration_days` must cover the instance's `service_level` of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_distribution: Option<DurationDistribution>,
     /// Resource units the stage occupies, relative to its start.
     #[serde(default)]
     pub uses: Vec<Use>,

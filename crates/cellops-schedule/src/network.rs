@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use crate::date;
 use crate::error::{FieldError, ScheduleError};
-use crate::instance::{FORMAT, Instance, SiteKind, StageSite, Transit};
+use crate::instance::{
+    DurationDistribution, FORMAT, Instance, SERVICE_LEVEL_DEFAULT, SiteKind, StageSite, Transit,
+};
 
 /// A day number, 0 = the instance's `start_date`.
 pub type Day = i64;
@@ -127,6 +129,74 @@ impl Check {
     }
 }
 
+/// Checks a stage's duration distribution: lengths ascending in 0..=365, probabilities
+/// summing to 1, and the planned `duration_days` covering the service level.
+fn check_distribution(
+    c: &mut Check,
+    sf: &str,
+    duration_days: i64,
+    dist: &DurationDistribution,
+    level: f64,
+) {
+    let df = format!("{sf}.duration_distribution");
+    if dist.days.is_empty() {
+        c.fail(
+            format!("{df}.days"),
+            "is empty".into(),
+            "give each stage length with its probability, or leave the distribution out",
+        );
+        return;
+    }
+    let mut ok = true;
+    let mut previous = -1;
+    for (k, d) in dist.days.iter().enumerate() {
+        ok &= c.range(
+            format!("{df}.days[{k}].days"),
+            d.days,
+            0,
+            365,
+            "give the stage length in whole days, 0 to 365",
+        );
+        if d.days <= previous {
+            ok = false;
+            c.fail(
+                format!("{df}.days[{k}].days"),
+                format!("{} is not after the length before it ({previous})", d.days),
+                "list each length once, shortest first",
+            );
+        }
+        previous = d.days;
+        if !(0.0..=1.0).contains(&d.p) {
+            ok = false;
+            c.fail(
+                format!("{df}.days[{k}].p"),
+                format!("is {}", d.p),
+                "give a probability from 0 to 1",
+            );
+        }
+    }
+    let total: f64 = dist.days.iter().map(|d| d.p).sum();
+    if ok && (total - 1.0).abs() > 1e-6 {
+        ok = false;
+        c.fail(
+            format!("{df}.days"),
+            format!("probabilities sum to {total}"),
+            "make the probabilities of all lengths sum to 1",
+        );
+    }
+    let needed = dist.quantile(level);
+    if ok && duration_days < needed {
+        c.fail(
+            format!("{sf}.duration_days"),
+            format!(
+                "is {duration_days}, which covers {:.0} % of the stage's lots; the service level {level} needs {needed}",
+                dist.p_at_most(duration_days) * 100.0
+            ),
+            "raise duration_days to the service level's length, or lower service_level",
+        );
+    }
+}
+
 impl Network {
     /// Parses and validates instance JSON.
     pub fn from_json(text: &str) -> Result<Network, ScheduleError> {
@@ -176,6 +246,14 @@ impl Network {
             "use a penalty from 1 to 1e6",
         );
         let horizon = i.horizon_days.clamp(1, HORIZON_DAYS_MAX);
+        let level = i.service_level.unwrap_or(SERVICE_LEVEL_DEFAULT);
+        if !(0.5..=0.999).contains(&level) {
+            c.fail(
+                "service_level".into(),
+                format!("is {level}"),
+                "give the share of lots a stage's planned length must cover, 0.5 to 0.999",
+            );
+        }
 
         // Sites.
         let mut site_index = BTreeMap::new();
@@ -382,6 +460,9 @@ impl Network {
                         );
                     }
                 }
+                if let Some(dist) = &st.duration_distribution {
+                    check_distribution(&mut c, &sf, st.duration_days, dist, level);
+                }
                 for (u, us) in st.uses.iter().enumerate() {
                     let uf = format!("{sf}.uses[{u}]");
                     c.range(
@@ -415,6 +496,15 @@ impl Network {
                         }
                     }
                 }
+            }
+            if let Some(name) = &prod.oos_repeats
+                && !prod.stages.iter().any(|st| &st.name == name)
+            {
+                c.fail(
+                    format!("{pf}.oos_repeats"),
+                    format!("{name:?} is not a stage of this product"),
+                    "name the stage an out-of-specification result repeats (e.g. \"qc\"), or leave it out",
+                );
             }
         }
         if c.errors.is_empty() {
@@ -592,6 +682,28 @@ impl Network {
     /// Product index by id.
     pub fn product(&self, id: &str) -> Option<usize> {
         self.product_index.get(id).copied()
+    }
+
+    /// The probability that every stage of `product` ends within the length the plan
+    /// reserves for it (a stage without a duration distribution always does).
+    pub fn p_on_plan(&self, product: usize) -> f64 {
+        self.instance.products[product]
+            .stages
+            .iter()
+            .filter_map(|st| {
+                st.duration_distribution
+                    .as_ref()
+                    .map(|d| d.p_at_most(st.duration_days))
+            })
+            .product()
+    }
+
+    /// The stage of `product` an out-of-specification result repeats: its `oos_repeats`,
+    /// else the stage named `qc`; `None` when it has neither.
+    pub fn oos_stage(&self, product: usize) -> Option<usize> {
+        let prod = &self.instance.products[product];
+        let name = prod.oos_repeats.as_deref().unwrap_or("qc");
+        prod.stages.iter().position(|st| st.name == name)
     }
 
     /// Product id.

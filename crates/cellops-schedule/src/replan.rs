@@ -160,11 +160,8 @@ pub fn replan(
         }
         Disruption::Oos { order, day } => {
             let o = order_index(net, order, "order")?;
-            let route = net.order_route(o);
-            let qc = route
-                .stages
-                .iter()
-                .position(|s| s.name == "qc")
+            let qc = net
+                .oos_stage(net.orders[o].product)
                 .or_else(|| {
                     sched.slots[o]
                         .iter()

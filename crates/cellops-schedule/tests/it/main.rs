@@ -5,5 +5,6 @@ mod common;
 mod instances;
 mod optimise;
 mod replan;
+mod risk;
 mod staffing;
 mod validation;

@@ -24,7 +24,7 @@ use cellops_domain::events::EventType;
 use cellops_domain::{Role, SiteId, Stream, Timestamp, UserId};
 use cellops_ledger::{Backend, NewRecord, Record};
 use cellops_schedule::booking::{
-    Answer, Binding, BookingOut, BookingRequest, Planner, Proposal, Reservation,
+    Answer, Binding, BookingOut, BookingRequest, Planner, Proposal, Reservation, Risk,
 };
 use cellops_schedule::generate::{GenParams, generate};
 use cellops_schedule::replan::{Disruption, Move};
@@ -334,7 +334,12 @@ fn infeasible_response(binding: Binding, alternatives: Vec<Proposal>) -> Respons
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum BookOutcome {
     /// Capacity was reserved by a new `schedule.booked` record.
-    Booked(BookingOut),
+    Booked {
+        /// The booking.
+        booking: BookingOut,
+        /// Its risk: the chance the dates hold and the repeats' dates.
+        risk: Option<Risk>,
+    },
     /// The order already had this booking (a retry); nothing new was recorded.
     Existing(BookingOut),
     /// The date is not feasible: the binding constraint and the earliest alternatives.
@@ -415,7 +420,10 @@ pub async fn book_slot<B: Backend>(
         site.as_str(),
     );
     state.append(vec![record], idempotency).await?;
-    Ok(BookOutcome::Booked(find_booking(state, &id)?))
+    Ok(BookOutcome::Booked {
+        booking: find_booking(state, &id)?,
+        risk: proposal.risk,
+    })
 }
 
 /// The predicted stage dates of an order of `product` at `hospital` that can be collected
@@ -466,9 +474,9 @@ pub async fn book<B: Backend>(
     let site = parse_site("hospital", &body.hospital)?;
     caller.require(&BOOKING_ROLES, &site)?;
     match book_slot(&state, &caller.user.id, &body, idempotency_key(&headers)).await? {
-        BookOutcome::Booked(b) => Ok((
+        BookOutcome::Booked { booking, risk } => Ok((
             StatusCode::CREATED,
-            Json(json!({"feasible": true, "booking": b})),
+            Json(json!({"feasible": true, "booking": booking, "risk": risk})),
         )
             .into_response()),
         BookOutcome::Existing(b) => Ok((

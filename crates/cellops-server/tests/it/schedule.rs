@@ -38,6 +38,15 @@ async fn a_feasible_booking_reserves_capacity_once() {
         .collect();
     assert_eq!(stages, ["collection", "culture", "qc", "ship"]);
     assert_eq!(app.count("schedule.booked"), 1);
+    // The answer states the risk: the chance the dates hold, and what a repeat would give.
+    let risk = &r.body["risk"];
+    let on_time = risk["p_on_time"].as_f64().unwrap();
+    let first_time_right = risk["p_first_time_right"].as_f64().unwrap();
+    assert!(0.5 < on_time && on_time < first_time_right && first_time_right < 1.0);
+    assert_eq!(risk["if_failed"]["known"], b["stages"][1]["end"]);
+    assert_eq!(risk["if_oos"]["known"], b["stages"][2]["end"]);
+    assert_eq!(risk["if_oos"]["within_window"], true);
+    assert!(risk["if_oos"]["delay_days"].as_i64().unwrap() >= 7);
     // A retry for the same order finds the booking instead of booking twice.
     let again = app
         .post("/api/bookings", request("2025-11-25", Some("o1")), &nurse)
@@ -68,6 +77,12 @@ async fn a_taken_slot_is_refused_with_the_binding_constraint_and_alternatives() 
     );
     let alternatives = r.body["alternatives"].as_array().unwrap();
     assert!(!alternatives.is_empty());
+    assert!(
+        alternatives
+            .iter()
+            .all(|a| a["risk"]["p_on_time"].as_f64().is_some()),
+        "{alternatives:?}"
+    );
     assert_eq!(app.count("schedule.booked"), 1, "nothing reserved");
     // The first alternative can be booked as offered.
     let alt = alternatives[0]["collection"].as_str().unwrap();
