@@ -1,6 +1,8 @@
 //! `cellops bench schedule`: the cellops optimiser against Google OR-Tools CP-SAT on the same
 //! generated instances, same objective, same run (`tools/schedule_cpsat.py`), plus the
-//! latency of a booking check on a busy network.
+//! latency of a booking check on a busy network: in process (the planner alone) and end to
+//! end through `POST /api/bookings` over loopback HTTP on a real server whose bookings fill
+//! the network as the run goes (each booked answer is a ledger append).
 //!
 //! Per instance: both objectives (ratio CP-SAT / cellops, goal ≥ 0.98, i.e. within 2 %), the
 //! gap in percent, both times (ratio CP-SAT time / cellops time, goal ≥ 10), the time CP-SAT
@@ -246,7 +248,151 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<BenchResult>> {
     }
     let (net, plans) = busiest.expect("at least one instance");
     results.push(booking_latency(&net, &plans)?);
+    results.push(booking_http_latency(quick)?);
     Ok(results)
+}
+
+/// Requests timed through `POST /api/bookings` (quick: fewer).
+const BOOKING_REQUESTS_HTTP: usize = 400;
+const BOOKING_REQUESTS_HTTP_QUICK: usize = 60;
+const HTTP_SITES: [(&str, &str); 5] = [
+    ("cpc-bench", "A9990"),
+    ("h01-bench", "A9991"),
+    ("h02-bench", "A9992"),
+    ("h03-bench", "A9993"),
+    ("h04-bench", "A9994"),
+];
+const HTTP_NURSE: &str = "nurse-bench";
+const HTTP_PASSWORD: &str = "bench password 2026";
+
+/// p99 of `POST /api/bookings` answered by the real server over loopback, from an empty
+/// network until it is busy: random product, hospital and collection date in the next 300
+/// days; a feasible request books (201, one ledger append), an infeasible one answers 409
+/// with the binding constraint and alternatives. Goal (issue #12): 100 ms.
+fn booking_http_latency(quick: bool) -> anyhow::Result<BenchResult> {
+    use crate::crash_client::http;
+    use cellops_domain::{Role, SiteId};
+    use cellops_ledger::Ledger;
+    use cellops_ledger::sqlite::Sqlite;
+    use cellops_server::provision::{NewUser, add_user};
+    use cellops_server::{AppState, ServerConfig};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    let requests = if quick {
+        BOOKING_REQUESTS_HTTP_QUICK
+    } else {
+        BOOKING_REQUESTS_HTTP
+    };
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("bookings.db").display());
+    let clock = Arc::new(crate::wall_clock::WallClock);
+    let ledger = Ledger::<Sqlite>::open(
+        &url,
+        clock.clone(),
+        crate::database::ledger_config(1000, 60),
+    )?;
+    let mut facilities = Vec::new();
+    for (site, fin) in HTTP_SITES {
+        facilities.push((
+            SiteId::parse(site).map_err(|e| anyhow::anyhow!("{e}"))?,
+            cellops_isbt::Fin::parse(fin).map_err(|e| anyhow::anyhow!("{e}"))?,
+        ));
+    }
+    let hospitals: Vec<SiteId> = facilities.iter().skip(1).map(|f| f.0.clone()).collect();
+    let state = AppState::new(
+        ledger,
+        clock,
+        rand::rngs::StdRng::from_entropy(),
+        ServerConfig {
+            facilities,
+            ..ServerConfig::default()
+        },
+    );
+    let roles: Vec<(Role, SiteId)> = hospitals.iter().map(|h| (Role::Nurse, h.clone())).collect();
+    state.with_rng(|rng| {
+        add_user(
+            &state.ledger,
+            rng,
+            "bench",
+            &NewUser {
+                user_id: HTTP_NURSE,
+                full_name: "Bench Nurse",
+                password: HTTP_PASSWORD,
+                roles: &roles,
+                must_change_password: false,
+            },
+            false,
+        )
+    })?;
+    state
+        .sync_blocking()
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let addr = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let app = cellops_server::app(state);
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        anyhow::Ok(addr)
+    })?;
+    let login = json!({"user_id": HTTP_NURSE, "password": HTTP_PASSWORD}).to_string();
+    let r = http(addr, "POST", "/api/auth/login", &[], Some(&login))?;
+    anyhow::ensure!(r.status == 200, "login: {} {}", r.status, r.text());
+    let cookie = r
+        .header("set-cookie")
+        .context("login sets no cookie")?
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let products = ["prime-car-t", "allo-car-t", "bm-msc"];
+    let now = cellops_domain::Clock::now(&crate::wall_clock::WallClock);
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let mut samples = Vec::with_capacity(requests);
+    let (mut booked, mut refused) = (0, 0);
+    for _ in 0..requests {
+        let day = now.plus_us(rng.gen_range(1..300) * 86_400_000_000).date();
+        let body = json!({
+            "product": products[rng.gen_range(0..products.len())],
+            "hospital": hospitals[rng.gen_range(0..hospitals.len())].as_str(),
+            "collection_date": day,
+        })
+        .to_string();
+        let t0 = Instant::now();
+        let r = http(
+            addr,
+            "POST",
+            "/api/bookings",
+            &[("Cookie", &cookie)],
+            Some(&body),
+        )?;
+        samples.push(t0.elapsed());
+        match r.status {
+            201 => booked += 1,
+            409 => refused += 1,
+            s => bail!("POST /api/bookings answered {s}: {}", r.text()),
+        }
+    }
+    drop(runtime);
+    anyhow::ensure!(
+        booked > 0 && refused > 0,
+        "the run should both book and refuse ({booked} booked, {refused} refused)"
+    );
+    eprintln!("bench schedule: POST /api/bookings: {booked} booked, {refused} refused");
+    samples.sort();
+    let p99 = samples[(samples.len() * 99).div_ceil(100) - 1].as_secs_f64() * 1000.0;
+    Ok(BenchResult::absolute(
+        "schedule_booking_http_p99",
+        "ms",
+        p99,
+        false,
+        Some(100.0),
+    ))
 }
 
 /// p99 of a booking check (feasible or not, with alternatives) on a network whose every
