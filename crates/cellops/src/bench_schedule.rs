@@ -340,16 +340,8 @@ fn booking_http_latency(quick: bool) -> anyhow::Result<BenchResult> {
         });
         anyhow::Ok(addr)
     })?;
-    let login = json!({"user_id": HTTP_NURSE, "password": HTTP_PASSWORD}).to_string();
-    let r = http(addr, "POST", "/api/auth/login", &[], Some(&login))?;
-    anyhow::ensure!(r.status == 200, "login: {} {}", r.status, r.text());
-    let cookie = r
-        .header("set-cookie")
-        .context("login sets no cookie")?
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .to_string();
+    let nurse = crate::crash_client::ApiClient::login(addr, HTTP_NURSE, HTTP_PASSWORD)?;
+    let cookie = nurse.cookie();
     let products = ["prime-car-t", "allo-car-t", "bm-msc"];
     let now = cellops_domain::Clock::now(&crate::wall_clock::WallClock);
     let mut rng = ChaCha8Rng::seed_from_u64(12);
@@ -368,7 +360,7 @@ fn booking_http_latency(quick: bool) -> anyhow::Result<BenchResult> {
             addr,
             "POST",
             "/api/bookings",
-            &[("Cookie", &cookie)],
+            &[("Cookie", cookie)],
             Some(&body),
         )?;
         samples.push(t0.elapsed());

@@ -70,17 +70,12 @@ fn order_and_batch_pages(quick: bool) -> anyhow::Result<Vec<BenchResult>> {
         });
         anyhow::Ok(addr)
     })?;
-    let body = json!({"user_id": OPERATOR, "password": cellops_server::provision::demo_password(OPERATOR)})
-        .to_string();
-    let r = http(addr, "POST", "/api/auth/login", &[], Some(&body))?;
-    anyhow::ensure!(r.status == 200, "login: {} {}", r.status, r.text());
-    let cookie = r
-        .header("set-cookie")
-        .context("login sets no cookie")?
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .to_string();
+    let operator = crate::crash_client::ApiClient::login(
+        addr,
+        OPERATOR,
+        &cellops_server::provision::demo_password(OPERATOR),
+    )?;
+    let cookie = operator.cookie().to_string();
     let orders = get(addr, &cookie, &format!("/api/orders?site={CPC}"))?.json()?;
     let orders: Vec<(String, Option<String>)> = orders["orders"]
         .as_array()
@@ -245,11 +240,8 @@ fn post(addr: SocketAddr, cookie: &str, path: &str, body: &Value) -> anyhow::Res
 }
 
 fn login(addr: SocketAddr) -> anyhow::Result<String> {
-    let body = json!({"user_id": "op-bench", "password": PASSWORD}).to_string();
-    let r = http(addr, "POST", "/api/auth/login", &[], Some(&body))?;
-    anyhow::ensure!(r.status == 200, "login: {} {}", r.status, r.text());
-    let cookie = r.header("set-cookie").context("login sets no cookie")?;
-    Ok(cookie.split(';').next().unwrap_or("").to_string())
+    let client = crate::crash_client::ApiClient::login(addr, "op-bench", PASSWORD)?;
+    Ok(client.cookie().to_string())
 }
 
 /// Registers `units` units held by the bench user, scans each twice and aliquots every

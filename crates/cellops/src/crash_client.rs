@@ -365,6 +365,11 @@ impl ApiClient {
         self.addr
     }
 
+    /// The session cookie (`cellops_session=…`), for a `Cookie` header.
+    pub fn cookie(&self) -> &str {
+        &self.cookie
+    }
+
     /// POST /api/notes at `site` (with an Idempotency-Key when given). `Err` means no
     /// complete answer: the note was not acknowledged.
     pub fn post_note(
