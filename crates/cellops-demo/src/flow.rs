@@ -623,6 +623,35 @@ impl Patient {
         net: &mut Network<B>,
         bank: &mut crate::bank::Bank,
     ) -> anyhow::Result<(Step, Timestamp)> {
+        let (shipment, shipper, logger) = self.ready_to_pack(net, bank).await?;
+        net.post(
+            "pack",
+            COURIER,
+            "/api/shipments",
+            json!({"site": CPC, "shipment": shipment, "to_site": self.hospital.site,
+                   "units": [scan_text(&self.product_unit)], "shipper": shipper, "logger": logger,
+                   "transit_hours": TRANSIT_HOURS as f64}),
+        )
+        .await?;
+        net.post(
+            "dispatch",
+            COURIER,
+            &format!("/api/shipments/{shipment}/dispatch"),
+            json!({}),
+        )
+        .await?;
+        Ok(self.dispatched(net.now()))
+    }
+
+    /// Everything before packing: the product unit handed to the courier, a dry shipper
+    /// and logger from the pool, the shipper charged. Returns the shipment id to use, the
+    /// shipper and the logger.
+    pub async fn ready_to_pack<B: Backend>(
+        &mut self,
+        net: &mut Network<B>,
+        bank: &mut crate::bank::Bank,
+    ) -> anyhow::Result<(String, String, String)> {
+        anyhow::ensure!(self.step == Step::Ship, "{} is not due", "ship");
         if self.product != Product::AlloCarT {
             Self::hand_off(net, COURIER, OPERATOR, &self.product_unit, CPC, -180.0).await?;
         }
@@ -635,28 +664,45 @@ impl Patient {
             json!({}),
         )
         .await?;
-        net.post(
-            "pack",
-            COURIER,
-            "/api/shipments",
-            json!({"site": CPC, "shipment": self.shipment, "to_site": self.hospital.site,
-                   "units": [scan_text(&self.product_unit)], "shipper": shipper, "logger": logger,
-                   "transit_hours": TRANSIT_HOURS as f64}),
-        )
-        .await?;
-        net.post(
-            "dispatch",
-            COURIER,
-            &format!("/api/shipments/{}/dispatch", self.shipment),
-            json!({}),
-        )
-        .await?;
-        self.shipper = shipper;
-        self.dispatched_at = net.now();
-        Ok((
+        self.shipper = shipper.clone();
+        Ok((self.shipment.clone(), shipper, logger))
+    }
+
+    fn dispatched(&mut self, now: Timestamp) -> (Step, Timestamp) {
+        self.dispatched_at = now;
+        (
             Step::ReceiveAtHospital,
-            Self::in_hours(net.now(), TRANSIT_HOURS as f64),
-        ))
+            Self::in_hours(now, TRANSIT_HOURS as f64),
+        )
+    }
+
+    /// The shipment from [`Patient::ready_to_pack`] was packed and dispatched elsewhere (in
+    /// the web UI): the hospital's receipt is next.
+    pub fn dispatched_elsewhere(&mut self, now: Timestamp) -> anyhow::Result<()> {
+        anyhow::ensure!(self.step == Step::Ship, "{} is not due", "ship");
+        (self.step, self.due) = self.dispatched(now);
+        Ok(())
+    }
+
+    /// The shipment was received at the hospital elsewhere (in the web UI): the logger file
+    /// is uploaded and any excursion assessed by QA, then the infusion is next.
+    pub async fn received_elsewhere<B: Backend>(
+        &mut self,
+        net: &mut Network<B>,
+        bank: &mut crate::bank::Bank,
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.step == Step::ReceiveAtHospital,
+            "{} is not due",
+            "receive_at_hospital"
+        );
+        (self.step, self.due) = self.after_receipt(net, bank).await?;
+        Ok(())
+    }
+
+    /// The shipment this patient's product travels in (empty before packing).
+    pub fn shipment(&self) -> &str {
+        &self.shipment
     }
 
     async fn receive_at_hospital<B: Backend>(
@@ -675,6 +721,17 @@ impl Patient {
                    "location": format!("{}/pharmacy", h.site)}),
         )
         .await?;
+        self.after_receipt(net, bank).await
+    }
+
+    /// After the receipt: the shipper back in the pool, the logger file uploaded, each
+    /// excursion investigated, assessed and closed by QA (unless left open).
+    async fn after_receipt<B: Backend>(
+        &mut self,
+        net: &mut Network<B>,
+        bank: &mut crate::bank::Bank,
+    ) -> anyhow::Result<(Step, Timestamp)> {
+        let nurse = self.hospital.nurses[0];
         bank.return_shipper(&self.shipper);
         let csv = if self.scenario.excursion {
             cellops_cold::demo::excursion_logger_csv(self.dispatched_at)

@@ -17,7 +17,7 @@ use browser::Browser;
 use cellops_demo::bank::Bank;
 use cellops_demo::flow::{Patient, Product, Scenario, scan_text};
 use cellops_demo::network::{
-    CPC, DEWAR, HOSPITALS, Network, OPERATOR, PRODUCT_CODE, QA, QC_ANALYST, demo_epoch,
+    COURIER, CPC, DEWAR, HOSPITALS, Network, OPERATOR, PRODUCT_CODE, QA, QC_ANALYST, demo_epoch,
 };
 use cellops_ledger::Backend;
 use cellops_ledger::sqlite::Sqlite;
@@ -294,7 +294,84 @@ async fn an_autologous_order_walks_to_infusion_in_the_browser_and_a_wrong_wristb
     b.screenshot("walk-released").await;
     p.released_elsewhere(net.now()).unwrap();
 
-    // Shipping and the hospital's receipt (API); then the nurse at the bedside.
+    // Shipping: with the unit handed over and a dry shipper charged (API), the courier
+    // packs the product on the shipments screen and hands it to the courier; at the
+    // hospital the nurse receives it, scanning the unit again.
+    net.advance_to(p.due).await;
+    let (shipment, shipper, logger) = p.ready_to_pack(&mut net, &mut bank).await.unwrap();
+    sign_in(&b, COURIER).await;
+    b.goto("/ui/shipments").await;
+    b.fill("#pk-shipment", &shipment).await;
+    b.fill("#pk-to", kyoto.site).await;
+    b.fill("#pk-units", &scan_text(&p.product_unit)).await;
+    b.fill("#pk-shipper", &shipper).await;
+    b.fill("#pk-logger", &logger).await;
+    b.screenshot("walk-pack").await;
+    // A bag the shipment cannot carry (no such unit): refused by the shipments API on the
+    // form, everything typed kept, nothing packed.
+    let packed = count(&net, "shipment.packed");
+    b.fill("#pk-units", "=A999925999999X0=<S2000100").await;
+    b.click_nav("#pack-submit").await;
+    assert!(
+        b.exists_now("#pack-error").await,
+        "{}",
+        b.text("main").await
+    );
+    assert_eq!(value(&b, "#pk-shipper").await, shipper);
+    assert_eq!(value(&b, "#pk-shipment").await, shipment);
+    assert_eq!(count(&net, "shipment.packed"), packed);
+    b.fill("#pk-units", &scan_text(&p.product_unit)).await;
+    b.click_nav("#pack-submit").await;
+    assert!(
+        b.text("#flash-notice").await.contains("packed"),
+        "{}",
+        b.text("main").await
+    );
+    b.click_nav("#dispatch-submit").await;
+    assert!(b.text("#flash-notice").await.contains("on its way"));
+    assert!(!b.exists_now("#dispatch-form").await);
+    p.dispatched_elsewhere(net.now()).unwrap();
+    net.advance_to(p.due).await;
+    sign_in(&b, nurse).await;
+    b.goto(&format!("/ui/shipments?shipment={shipment}")).await;
+    // In Japanese the receipt form speaks Japanese.
+    b.find("#lang-select option[value='ja']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.find("html[lang='ja'] #receive-form").await;
+    assert_no_english(&b, "/ui/shipments (receive)", &english_only_texts()).await;
+    b.find("#lang-select option[value='en']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.find("html[lang='en'] #receive-form").await;
+    // Another bag scanned at unpacking: refused, the typed values kept, nothing received.
+    let received = count(&net, "shipment.received");
+    b.fill("#rcv-units", &scan_text(&collected)).await;
+    b.fill("#rcv-temperature", "-170").await;
+    b.click_nav("#receive-submit").await;
+    assert!(
+        b.exists_now("#receive-error").await,
+        "{}",
+        b.text("main").await
+    );
+    assert_eq!(value(&b, "#rcv-temperature").await, "-170");
+    assert_eq!(count(&net, "shipment.received"), received);
+    b.fill("#rcv-units", &scan_text(&p.product_unit)).await;
+    b.screenshot("walk-receive").await;
+    b.click_nav("#receive-submit").await;
+    assert!(
+        b.text("#flash-notice").await.contains("received"),
+        "{}",
+        b.text("main").await
+    );
+    assert!(!b.exists_now("#receive-form").await);
+    p.received_elsewhere(&mut net, &mut bank).await.unwrap();
+
+    // The logger file and QA's excursion assessment (API); then the nurse at the bedside.
     walk_to(&mut net, &mut bank, &mut p, "infuse").await;
     let unit_scan = scan_text(&p.product_unit);
     sign_in(&b, nurse).await;

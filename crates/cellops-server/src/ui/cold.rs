@@ -254,14 +254,30 @@ pub async fn shipments_page<B: Backend>(
     ui: Ui,
     Query(q): Query<ShipmentQuery>,
 ) -> Response {
+    let (status, ctx) = shipments_context(&state, &ui, q.shipment.trim()).await;
+    render(status, "shipments.html", &ctx)
+}
+
+/// The shipments page's context: the list, one shipment (when `id` is given) and the forms
+/// the user may use (pack at the site, dispatch what the site packed, receive what comes to
+/// it; `ui/shipment_forms.rs`).
+pub(crate) async fn shipments_context<B: Backend>(
+    state: &AppState<B>,
+    ui: &Ui,
+    id: &str,
+) -> (StatusCode, Value) {
     let mut ctx = ui.context("/ui/shipments", "shipments_title");
     let (lang, zone) = (ui.lang, ui.zone);
-    let id = q.shipment.trim().to_string();
+    let id = id.to_string();
     ctx["shipment_id"] = json!(id);
     ctx["shipment"] = Value::Null;
+    ctx["dispatch"] = json!(false);
+    ctx["receive"] = Value::Null;
+    ctx["key"] = json!(super::form_key(state));
+    ctx["pack"] = Value::Null;
     if let Err(e) = state.sync().await {
         ctx["error"] = json!(error_message(lang, &e));
-        return render(e.status, "shipments.html", &ctx);
+        return (e.status, ctx);
     }
     let sites = ui.caller.user.sites();
     let list: Vec<Value> = state.read_model(|m: &mut ColdModel| {
@@ -283,15 +299,16 @@ pub async fn shipments_page<B: Backend>(
     });
     ctx["shipments_count"] = json!(lang.format_count(list.len() as u64));
     ctx["shipments"] = json!(list);
+    ctx["pack"] = super::shipment_forms::pack_view(ui, None, None);
     if id.is_empty() {
-        return render(StatusCode::OK, "shipments.html", &ctx);
+        return (StatusCode::OK, ctx);
     }
     let shown = match api_shipment(State(state.clone()), ui.caller.clone(), Path(id.clone())).await
     {
         Ok(v) => v.0,
         Err(e) => {
             ctx["error"] = json!(error_message(lang, &e));
-            return render(e.status, "shipments.html", &ctx);
+            return (e.status, ctx);
         }
     };
     let s = &shown["shipment"];
@@ -311,7 +328,7 @@ pub async fn shipments_page<B: Backend>(
             .map(|r| r.payload_json()),
         Err(e) => {
             ctx["error"] = json!(error_message(lang, &e));
-            return render(e.status, "shipments.html", &ctx);
+            return (e.status, ctx);
         }
     };
     let samples: Vec<(i64, f64)> = upload
@@ -363,7 +380,13 @@ pub async fn shipments_page<B: Backend>(
         "plot": logger_svg(lang, &samples, limits, &episodes),
         "excursions": excursion_rows,
     });
-    render(StatusCode::OK, "shipments.html", &ctx)
+    ctx["dispatch"] = json!(super::shipment_forms::may_dispatch(
+        ui,
+        status,
+        &s["from_site"]
+    ));
+    ctx["receive"] = super::shipment_forms::receive_view(ui, status, &s["to_site"], None, None);
+    (StatusCode::OK, ctx)
 }
 
 #[cfg(test)]

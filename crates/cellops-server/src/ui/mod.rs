@@ -31,6 +31,7 @@ mod recall;
 mod release;
 mod scan;
 mod schedule;
+mod shipment_forms;
 mod trace;
 mod training;
 
@@ -71,6 +72,15 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         .route("/ui/storage", get(cold::storage_page::<B>))
         .route("/ui/schedule", get(schedule::page::<B>))
         .route("/ui/shipments", get(cold::shipments_page::<B>))
+        .route("/ui/shipments/pack", post(shipment_forms::pack_submit::<B>))
+        .route(
+            "/ui/shipments/dispatch",
+            post(shipment_forms::dispatch_submit::<B>),
+        )
+        .route(
+            "/ui/shipments/receive",
+            post(shipment_forms::receive_submit::<B>),
+        )
         .route("/ui/batch/confirm", post(batch::confirm::<B>))
         .route("/ui/batch/start", post(batch_steps::start::<B>))
         .route("/ui/batch/results", post(batch_steps::results::<B>))
@@ -661,7 +671,11 @@ mod tests {
         );
         rendered(
             "shipments.html",
-            json!({"shipment_id": "s", "shipments_count": "1",
+            json!({"shipment_id": "s", "shipments_count": "1", "key": "k", "dispatch": true,
+                   "pack": {"site": "cpc", "error": "e", "values": {"shipment": "<b>s</b>", "to_site": "h", "units": "U",
+                       "shipper": "d", "logger": "l", "transit_hours": "6"}},
+                   "receive": {"site": "h", "error": "e", "values": {"units": "U", "temperature_c": "-170",
+                       "acceptable": "on", "note": "n", "location": "h/pharmacy"}},
                    "shipments": [{"id": "s", "from": "a", "to": "b", "status": "x", "packed": "p", "units": 1, "excursions": 1}],
                    "shipment": {"id": "s", "from": "a", "to": "b", "status": "x", "units": ["U"], "shipper": "d",
                       "logger": "l", "packed": "p", "dispatched": null, "samples": "3", "plot": "<svg></svg>",
