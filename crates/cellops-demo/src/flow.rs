@@ -890,6 +890,17 @@ pub async fn culture<B: Backend>(
     batch: &str,
     hours: Option<f64>,
 ) -> anyhow::Result<Value> {
+    culture_until(net, batch, hours, None).await
+}
+
+/// [`culture`], stopping when the step `stop_at` is due (`stopped: "step_due"`) for a
+/// person to do it by hand (e.g. the harvest decision in the web UI).
+pub async fn culture_until<B: Backend>(
+    net: &mut Network<B>,
+    batch: &str,
+    hours: Option<f64>,
+    stop_at: Option<&str>,
+) -> anyhow::Result<Value> {
     const HOLDS_MAX: usize = 8;
     let mut body = Network::<B>::signature(OPERATOR);
     // The second person of the four-eyes steps (label verification after the fill), who
@@ -900,6 +911,9 @@ pub async fn culture<B: Backend>(
     match hours {
         Some(h) => body["hours"] = json!(h),
         None => body["to_completion"] = json!(true),
+    }
+    if let Some(step) = stop_at {
+        body["stop_at"] = json!(step);
     }
     let path = format!("/api/batches/{batch}/simulate");
     for _ in 0..HOLDS_MAX {

@@ -232,8 +232,51 @@ async fn an_autologous_order_walks_to_infusion_in_the_browser_and_a_wrong_wristb
     let started = count(&net, "batch.step_started");
     assert_eq!(started, 3, "three steps started on the batch view");
 
-    // The culture runs on its simulated device to the harvest; labels are reconciled and
-    // the batch registered for QC (API). The QC analyst enters every result on the QC
+    // The culture runs on its simulated device until the harvest decision is due; the
+    // operator signs each decision in the batch view's dialog, with what the twin
+    // predicts, until it harvests (the culture goes on a day between decisions).
+    let mut decisions = 0;
+    loop {
+        let r = cellops_demo::flow::culture_until(&mut net, &batch, None, Some("harvest-decision"))
+            .await
+            .unwrap();
+        assert_eq!(r["stopped"], "step_due", "{r}");
+        b.goto(&format!("/ui/batch?batch={batch}")).await;
+        b.find("#decision-form").await;
+        if decisions == 0 {
+            b.js(
+                "document.querySelector('#decision-form').scrollIntoView();",
+                vec![],
+            )
+            .await;
+            b.screenshot("walk-decision").await;
+        }
+        b.fill("#d-password", &password_for(OPERATOR)).await;
+        b.click_nav("#decision-submit").await;
+        assert!(
+            b.text("#flash-notice")
+                .await
+                .contains("decision is recorded"),
+            "{}",
+            b.text("main").await
+        );
+        decisions += 1;
+        let due = b
+            .find("#batch-due")
+            .await
+            .attr("data-step")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        if due != "expansion-daily" {
+            break;
+        }
+        assert!(decisions < 10, "no harvest after {decisions} decisions");
+    }
+    assert_eq!(count(&net, "batch.decision_evaluated"), decisions);
+
+    // The culture runs on to the harvest; labels are reconciled and the batch registered
+    // for QC (API). The QC analyst enters every result on the QC
     // screen, and QA signs the release on the release screen.
     walk_to(&mut net, &mut bank, &mut p, "release").await;
     sign_in(&b, QC_ANALYST).await;
