@@ -52,6 +52,43 @@ pub struct ServeArgs {
     /// the telemetry store: one subscription per configured site (docs/devices.md).
     #[arg(long)]
     pub mqtt: Option<String>,
+    /// The real culture devices (TOML, docs/devices.md "Device configuration"): one
+    /// controller per device (lease, status, telemetry, deviations, device steps).
+    #[arg(long)]
+    pub devices: Option<std::path::PathBuf>,
+}
+
+/// The device configuration from `path` (none: no real devices).
+fn device_config(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<Option<cellops_server::routes::batch::devices::DevicesConfig>> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--devices: cannot read {}", path.display()))?;
+    cellops_server::routes::batch::devices::DevicesConfig::from_toml(
+        &text,
+        &path.display().to_string(),
+    )
+    .map(Some)
+    .map_err(|e| anyhow::anyhow!("--devices: the device configuration is invalid:\n{e}"))
+}
+
+/// This process in the device leases: host, process id and start time.
+fn lease_holder() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    use cellops_domain::Clock;
+    format!(
+        "cellops-serve@{host}:{}:{}",
+        std::process::id(),
+        WallClock.now().unix_us()
+    )
 }
 
 fn parse_facility(text: &str) -> anyhow::Result<(cellops_domain::SiteId, cellops_isbt::Fin)> {
@@ -143,6 +180,7 @@ fn serve<B: Backend>(url: &str, args: &ServeArgs) -> anyhow::Result<std::process
             args.demo_day_seconds
         );
     }
+    let devices = device_config(args.devices.as_deref())?;
     let history_us = i64::try_from(args.demo_history_days)? * 86_400_000_000;
     let clock = Arc::new(ServeClock::default());
     let ledger = Ledger::<B>::open(
@@ -287,6 +325,35 @@ fn serve<B: Backend>(url: &str, args: &ServeArgs) -> anyhow::Result<std::process
         // Device telemetry from an MQTT broker (opt-in), ingested while serving.
         let _mqtt =
             cellops_server::routes::batch::ingest::serve_mqtt(&state, args.mqtt.as_deref())?;
+        // Real culture devices (opt-in): one controller loop per configured device.
+        let _devices = match &devices {
+            None => None,
+            Some(config) => {
+                use cellops_server::routes::batch::devices::{LeaseBackend, start_controllers};
+                let controllers = start_controllers(
+                    &state,
+                    config,
+                    LeaseBackend::for_database(url),
+                    &lease_holder(),
+                    |entry| {
+                        cellops_opcua::OpcUaDevice::connect(
+                            entry.endpoint(),
+                            cellops_opcua::ClientOptions::default(),
+                        )
+                    },
+                )?;
+                for d in &config.devices {
+                    println!(
+                        "device {} at site {}: controller for {} (lease {} s)",
+                        d.id,
+                        d.site,
+                        d.endpoint(),
+                        d.lease_ttl.whole_seconds()
+                    );
+                }
+                Some(controllers)
+            }
+        };
         // Webhook notifications: deliver the outbox while serving (docs/notifications.md).
         if let Some(paced) = live {
             let catch_up_min = args.demo_history_days as f64 * args.demo_day_seconds / 60.0;

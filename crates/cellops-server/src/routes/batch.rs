@@ -14,6 +14,7 @@
 //! controller keeps one controller per device.)
 
 pub mod demo;
+pub mod devices;
 pub mod ebr;
 pub mod ingest;
 pub mod model;
@@ -32,7 +33,7 @@ use cellops_custody::{
     ChildUnit, CustodyState, Derivation, Derive, ReagentLot, UnitCode, UnitStatus, decide_derive,
 };
 use cellops_device::telemetry::{CHUNK_SAMPLES_MAX, decode, encode};
-use cellops_device::{CultureDevice, DeviceState, Sample, SimulatedDevice};
+use cellops_device::{CultureDevice, DeviceState, DeviceStatus, Sample, SimulatedDevice};
 use cellops_domain::events::EventType;
 use cellops_domain::{Role, SiteId, Stream, Timestamp, UserId};
 use cellops_isbt::ProductCode;
@@ -378,6 +379,8 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
 #[derive(Default)]
 pub struct BatchRuntime {
     devices: BTreeMap<String, Arc<Mutex<SimulatedDevice>>>,
+    /// Controllers of the configured real devices, by device id (`serve --devices`).
+    controllers: BTreeMap<String, devices::ControllerHandle>,
     reported_alarms: BTreeSet<(String, String)>,
     lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -388,6 +391,60 @@ impl Projection for BatchRuntime {
 
 fn sim_device<B: Backend>(state: &AppState<B>, batch: &str) -> Option<Arc<Mutex<SimulatedDevice>>> {
     state.read_model(|r: &mut BatchRuntime| r.devices.get(batch).cloned())
+}
+
+/// The device a batch runs on in this server: its simulated device, or the controller of a
+/// configured real device at the batch's site. Device programs go to either through
+/// `CultureDevice::start_program` (the controller's is fenced by its lease).
+enum BatchDevice {
+    Simulated(Arc<Mutex<SimulatedDevice>>),
+    Controlled(devices::ControllerHandle),
+}
+
+fn batch_device<B: Backend>(state: &AppState<B>, ctx: &Ctx) -> Option<BatchDevice> {
+    if let Some(d) = sim_device(state, &ctx.opened.batch) {
+        return Some(BatchDevice::Simulated(d));
+    }
+    if ctx.opened.simulation.is_some() {
+        return None;
+    }
+    devices::controller_for(state, &ctx.opened.site, &ctx.opened.device)
+        .map(BatchDevice::Controlled)
+}
+
+impl BatchDevice {
+    async fn start_program(&self, program: cellops_device::Program) -> ApiResult<()> {
+        match self {
+            BatchDevice::Simulated(d) => d
+                .lock()
+                .expect("device lock")
+                .start_program(&program)
+                .map_err(|e| ApiError::conflict(e.to_string())),
+            BatchDevice::Controlled(h) => devices::start_on_controller(h, program).await,
+        }
+    }
+
+    async fn safe_state(&self, reason: &str) {
+        match self {
+            BatchDevice::Simulated(d) => {
+                let _ = d.lock().expect("device lock").safe_state(reason);
+            }
+            BatchDevice::Controlled(h) => {
+                if let Err(e) = h.safe_state(reason).await {
+                    tracing::warn!(device = %h.entry().id, error = %e, "safe state not commanded");
+                }
+            }
+        }
+    }
+
+    /// Signal names in sample index order (a real device's once it has been reached).
+    fn signals(&self) -> Option<Vec<String>> {
+        let info = match self {
+            BatchDevice::Simulated(d) => Some(d.lock().expect("device lock").info()),
+            BatchDevice::Controlled(h) => h.info(),
+        };
+        info.map(|i| i.signals.into_iter().map(|s| s.name).collect())
+    }
 }
 
 fn command_lock<B: Backend>(state: &AppState<B>) -> Arc<tokio::sync::Mutex<()>> {
@@ -948,6 +1005,11 @@ pub async fn start_batch_as<B: Backend>(
         .device
         .clone()
         .unwrap_or_else(|| format!("sim-{batch}"));
+    if simulation.is_none()
+        && let Some(configured) = devices::configured(state, &device_id)
+    {
+        check_configured_device(state, configured.entry(), &site)?;
+    }
     let device = match simulation {
         Some(sim) => {
             let product = demo::twin_product(recipe.recipe.product()).ok_or_else(|| {
@@ -1010,6 +1072,44 @@ pub async fn start_batch_as<B: Backend>(
     }
     drop(_guard);
     batch_status_value(state, &batch)
+}
+
+/// A batch on a configured real device: the device stands at the batch's site and runs no
+/// other batch.
+fn check_configured_device<B: Backend>(
+    state: &AppState<B>,
+    entry: &devices::DeviceEntry,
+    site: &SiteId,
+) -> ApiResult<()> {
+    if &entry.site != site {
+        return Err(ApiError::bad_request(
+            "device",
+            format!(
+                "device {} is configured at site {}, not {site}: choose a device of {site}",
+                entry.id, entry.site
+            ),
+        ));
+    }
+    let busy = state.read_model(|m: &mut BatchModel| {
+        m.batches()
+            .find(|b| {
+                b.opened.device == entry.id
+                    && b.opened.site == site.as_str()
+                    && b.opened.simulation.is_none()
+                    && matches!(
+                        b.state.status(),
+                        BatchStatus::Running | BatchStatus::NotStarted
+                    )
+            })
+            .map(|b| b.opened.batch.clone())
+    });
+    match busy {
+        Some(other) => Err(ApiError::conflict(format!(
+            "device {} runs batch {other}: complete or abort it first, or choose another device",
+            entry.id
+        ))),
+        None => Ok(()),
+    }
 }
 
 pub async fn start_batch<B: Backend>(
@@ -1088,7 +1188,7 @@ async fn start_step_as<B: Backend>(
             duration_hours: Some(h),
             ..
         } = e
-            && let Some(device) = sim_device(state, batch)
+            && let Some(device) = batch_device(state, &ctx)
             && let Some(cellops_process::recipe::model::Step {
                 kind: StepKind::Device(d),
                 ..
@@ -1103,11 +1203,7 @@ async fn start_step_as<B: Backend>(
                 set_points: d.set_points.clone(),
                 duration_hours: *h,
             };
-            device
-                .lock()
-                .expect("device lock")
-                .start_program(&program)
-                .map_err(|e| ApiError::conflict(e.to_string()))?;
+            device.start_program(program).await?;
         }
     }
     let out = state
@@ -1706,11 +1802,11 @@ pub async fn abort<B: Backend>(
         },
     )
     .await?;
-    if let Some(device) = sim_device(&state, &id) {
-        let _ = device
-            .lock()
-            .expect("device lock")
-            .safe_state("batch aborted");
+    let device = load(&state, &id)
+        .ok()
+        .and_then(|ctx| batch_device(&state, &ctx));
+    if let Some(device) = device {
+        device.safe_state("batch aborted").await;
     }
     Ok(out)
 }
@@ -1865,11 +1961,20 @@ async fn summarize_if_phase_ended<B: Backend>(
     let Some(phase_index) = ended else {
         return Ok(());
     };
-    let Some(device) = sim_device(state, batch) else {
-        return Ok(());
-    };
     state.sync().await?;
     let ctx = load(state, batch)?;
+    let Some(device) = batch_device(state, &ctx) else {
+        return Ok(());
+    };
+    // A real device's telemetry is moved by its controller; its signal names are known
+    // once it has been reached.
+    let Some(signals) = device.signals() else {
+        return Ok(());
+    };
+    let simulated = match device {
+        BatchDevice::Simulated(d) => Some(d),
+        BatchDevice::Controlled(_) => None,
+    };
     let device_id = ctx.opened.device.clone();
     let batch_owned = batch.to_string();
     let after = last_summarized_seq(&ctx);
@@ -1881,15 +1986,9 @@ async fn summarize_if_phase_ended<B: Backend>(
         .unwrap_or_default();
     let summary = state
         .blocking(move |s| {
-            pump(s, &device, &device_id, &batch_owned)?;
-            let signals: Vec<String> = device
-                .lock()
-                .expect("device lock")
-                .info()
-                .signals
-                .into_iter()
-                .map(|i| i.name)
-                .collect();
+            if let Some(device) = &simulated {
+                pump(s, device, &device_id, &batch_owned)?;
+            }
             let to = s
                 .ledger
                 .read(|b| with_store(b, |st| st.last_seq(&device_id)))?;
@@ -1934,20 +2033,14 @@ pub async fn telemetry<B: Backend>(
     let ctx = load(&state, &id)?;
     check_readable(&caller, &ctx)?;
     let limit = q.limit.unwrap_or(5_000).min(TELEMETRY_PAGE_MAX);
-    let signals: Vec<String> = match sim_device(&state, &id) {
-        Some(d) => d
-            .lock()
-            .expect("device lock")
-            .info()
-            .signals
-            .into_iter()
-            .map(|i| i.name)
-            .collect(),
-        None => cellops_device::SIGNALS
-            .iter()
-            .map(|(n, _)| (*n).to_string())
-            .collect(),
-    };
+    let signals: Vec<String> = batch_device(&state, &ctx)
+        .and_then(|d| d.signals())
+        .unwrap_or_else(|| {
+            cellops_device::SIGNALS
+                .iter()
+                .map(|(n, _)| (*n).to_string())
+                .collect()
+        });
     let wanted = match &q.signal {
         Some(name) => Some(signals.iter().position(|s| s == name).ok_or_else(|| {
             ApiError::bad_request(
@@ -2233,41 +2326,7 @@ pub async fn simulate_batch<B: Backend>(
                     && status.program.as_ref().is_some_and(|p| p.step == step.id);
                 if finished {
                     let at = device.lock().expect("device lock").now();
-                    let mut extra = Vec::new();
-                    if let Some(cells) = status.results.get("harvested_viable_cells") {
-                        let mut harvested = harvest_units(&ctx, &status.results, *cells);
-                        if let Some(settings) = &ctx.opened.harvest {
-                            let (custody, made) =
-                                harvest_custody(state, &ctx, settings, &actor, to_timestamp(at))?;
-                            harvested["lot_units"] = harvested["units"].take();
-                            harvested["units"] = json!(made.units);
-                            harvested["in_process_unit"] = json!(made.parent);
-                            extra.extend(custody);
-                        }
-                        extra.insert(
-                            0,
-                            culture_record(
-                                batch,
-                                "culture.units_harvested",
-                                harvested,
-                                &actor,
-                                &ctx.site,
-                            ),
-                        );
-                    }
-                    let records = run(
-                        state,
-                        batch,
-                        &actor,
-                        Command::CompleteDeviceStep {
-                            step: step.id.clone(),
-                            at,
-                        },
-                        extra,
-                        None,
-                    )
-                    .await?;
-                    summarize_if_phase_ended(state, batch, &actor, &records).await?;
+                    complete_device_step(state, &ctx, &step.id, &status, at, &actor).await?;
                 }
             }
             StepKind::Operator(o) => {
@@ -2351,6 +2410,56 @@ pub async fn simulate_batch<B: Backend>(
             }
         }
     }
+}
+
+/// Completes the device step `step` whose program the device reports completed (`status`),
+/// for the simulated and the real path alike: with harvest results, `culture.units_harvested`
+/// and, with harvest settings, the custody harvest in the same append; then the phase's
+/// telemetry summary when the step ended its phase.
+async fn complete_device_step<B: Backend>(
+    state: &AppState<B>,
+    ctx: &Ctx,
+    step: &str,
+    status: &DeviceStatus,
+    at: OffsetDateTime,
+    actor: &str,
+) -> ApiResult<Vec<Record>> {
+    let batch = ctx.opened.batch.as_str();
+    let mut extra = Vec::new();
+    if let Some(cells) = status.results.get("harvested_viable_cells") {
+        let mut harvested = harvest_units(ctx, &status.results, *cells);
+        if let Some(settings) = &ctx.opened.harvest {
+            let (custody, made) = harvest_custody(state, ctx, settings, actor, to_timestamp(at))?;
+            harvested["lot_units"] = harvested["units"].take();
+            harvested["units"] = json!(made.units);
+            harvested["in_process_unit"] = json!(made.parent);
+            extra.extend(custody);
+        }
+        extra.insert(
+            0,
+            culture_record(
+                batch,
+                "culture.units_harvested",
+                harvested,
+                actor,
+                &ctx.site,
+            ),
+        );
+    }
+    let records = run(
+        state,
+        batch,
+        actor,
+        Command::CompleteDeviceStep {
+            step: step.to_string(),
+            at,
+        },
+        extra,
+        None,
+    )
+    .await?;
+    summarize_if_phase_ended(state, batch, actor, &records).await?;
+    Ok(records)
 }
 
 /// Checked when a batch starts with harvest settings: a valid product code, a shelf life,

@@ -8,6 +8,7 @@ mod custody;
 mod mqtt_ingest;
 mod notify;
 mod qc;
+mod real_devices;
 mod schedule;
 mod storage;
 mod support;

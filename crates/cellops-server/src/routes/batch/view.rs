@@ -33,13 +33,37 @@ struct DeviceSnapshot {
 /// the batch read model's, never inside it).
 fn device_snapshot<B: Backend>(state: &AppState<B>, batch: &str) -> DeviceSnapshot {
     let Some(device) = sim_device(state, batch) else {
-        return DeviceSnapshot::default();
+        return controlled_snapshot(state, batch);
     };
     let mut d = device.lock().expect("device lock");
     DeviceSnapshot {
         json: Some(json!({ "status": d.status().ok(), "dropped_samples": d.dropped_samples() })),
         now: Some(d.now()),
         signals: Some(d.info().signals.into_iter().map(|i| i.name).collect()),
+    }
+}
+
+/// What the controller of the batch's configured real device last read (`serve --devices`):
+/// its status and signals; the batch's "now" stays the server clock.
+fn controlled_snapshot<B: Backend>(state: &AppState<B>, batch: &str) -> DeviceSnapshot {
+    let opened = state.read_model(|m: &mut BatchModel| {
+        m.batch(batch)
+            .filter(|b| b.opened.simulation.is_none())
+            .map(|b| (b.opened.site.clone(), b.opened.device.clone()))
+    });
+    let Some(handle) =
+        opened.and_then(|(site, device)| super::devices::controller_for(state, &site, &device))
+    else {
+        return DeviceSnapshot::default();
+    };
+    DeviceSnapshot {
+        json: Some(
+            json!({ "status": handle.last_status(), "endpoint": handle.entry().endpoint() }),
+        ),
+        now: None,
+        signals: handle
+            .info()
+            .map(|i| i.signals.into_iter().map(|s| s.name).collect()),
     }
 }
 

@@ -1,0 +1,375 @@
+//! `cellops serve --devices FILE` with a real device over OPC UA: `cellops device
+//! serve-opcua` (the simulated device behind the OPC UA server, in its own process) is the
+//! device, the real `cellops serve` on PostgreSQL runs its controller (lease in
+//! `device_leases`). A batch's device step started over HTTP runs on the device, its
+//! telemetry lands in the server's store (`GET /api/batches/{id}/telemetry`), the step
+//! completes in the ledger when the device reports the program completed, and a device
+//! killed mid-step becomes a deviation after the contact grace. A malformed device file is
+//! refused naming the file, line, field and fix.
+
+mod common;
+
+use common::{PgDb, Response, Server, SqliteDb, bin, cellops, http};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Longest wait for the device and the server (a bound on a wait, not a speed test).
+const WAIT: Duration = Duration::from_secs(60);
+
+fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    body: Option<&Value>,
+) -> Response {
+    let body = body.map(Value::to_string);
+    http(addr, method, path, &[("Cookie", cookie)], body.as_deref())
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+/// A demo user signed in (session cookie), e-signature policy acknowledged.
+struct Session {
+    addr: SocketAddr,
+    cookie: String,
+    user: String,
+}
+
+impl Session {
+    fn demo(addr: SocketAddr, user: &str) -> Session {
+        let password = cellops_server::provision::demo_password(user);
+        let body = json!({"user_id": user, "password": password}).to_string();
+        let r = http(addr, "POST", "/api/auth/login", &[], Some(&body)).unwrap();
+        assert_eq!(r.status, 200, "login {user}: {}", r.text());
+        let cookie = r
+            .header("set-cookie")
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let s = Session {
+            addr,
+            cookie,
+            user: user.to_string(),
+        };
+        s.post("/api/auth/esig-policy", json!({}));
+        s
+    }
+
+    fn signature(&self) -> Value {
+        json!({"password": cellops_server::provision::demo_password(&self.user), "user_id": self.user})
+    }
+
+    fn post(&self, path: &str, body: Value) -> Value {
+        let r = call(self.addr, "POST", path, &self.cookie, Some(&body));
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        r.json().unwrap()
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let r = call(self.addr, "GET", path, &self.cookie, None);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        r.json().unwrap()
+    }
+
+    fn records(&self, batch: &str) -> Vec<Value> {
+        self.get(&format!(
+            "/api/ledger/records?stream=batch/{batch}&limit=1000"
+        ))["records"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+/// `cellops device serve-opcua` on a free port; killed when dropped.
+struct DeviceProcess {
+    child: Child,
+    endpoint: String,
+}
+
+impl DeviceProcess {
+    fn start(device_id: &str) -> DeviceProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new(bin())
+            .args([
+                "device",
+                "serve-opcua",
+                "--device-id",
+                device_id,
+                "--port",
+                &port.to_string(),
+                // One simulated hour per wall second: the 4 h selection takes 4 s.
+                "--speed",
+                "3600",
+                "--sample-period-s",
+                "600",
+                "--watchdog-seconds",
+                "0",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cellops device serve-opcua starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("serving simulated device"), "{line:?}");
+        let endpoint = line
+            .split_whitespace()
+            .find(|w| w.starts_with("opc.tcp://"))
+            .unwrap()
+            .to_string();
+        DeviceProcess { child, endpoint }
+    }
+
+    /// SIGKILL: the device vanishes mid-step.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for DeviceProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn step_completed(records: &[Value], step: &str) -> bool {
+    records.iter().any(|r| {
+        r["type"] == "batch.step_completed" && r["payload"]["step"]["id"].as_str() == Some(step)
+    })
+}
+
+fn wait_until(what: &str, server: &Server, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {WAIT:?}; server log:\n{}",
+            server.stderr_text()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn a_device_step_runs_on_a_configured_opc_ua_device_through_the_controller() {
+    let Some(db) = PgDb::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let device_id = format!("bio-e2e-{}", std::process::id());
+    let mut device = DeviceProcess::start(&device_id);
+    let config = dir.path().join("devices.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "format_version = 1\n\n[[devices]]\nid = \"{device_id}\"\nsite = \"cpc-kyoto\"\nkind = \"opcua\"\nendpoint = \"{}\"\nlease_ttl_s = 6\ncontact_grace_s = 3\npoll_interval_ms = 500\n",
+            device.endpoint
+        ),
+    )
+    .unwrap();
+    let config_arg = config.display().to_string();
+    let server = Server::start(
+        &db.url,
+        &[
+            "--demo",
+            "--demo-history-days",
+            "0",
+            "--devices",
+            &config_arg,
+        ],
+        dir.path(),
+    );
+    let announced = format!("device {device_id} at site cpc-kyoto: controller for opc.tcp://");
+    wait_until("serve announces the device's controller", &server, || {
+        server.stdout_text().contains(&announced)
+    });
+    let addr = server.addr;
+    let op = Session::demo(addr, "op-tanaka");
+    let qa = Session::demo(addr, "qa-ito");
+    op.post(
+        "/api/recipes",
+        json!({"site": "cpc-kyoto", "shipped": "prime-car-t.toml"}),
+    );
+    qa.post("/api/recipes/prime-car-t/1.0.0/approve", qa.signature());
+    // A configured device stands at one site: a batch elsewhere cannot use it.
+    let r = call(
+        addr,
+        "POST",
+        "/api/batches",
+        &op.cookie,
+        Some(
+            &json!({"site": "hosp-kyoto", "product": "prime-car-t", "starting_unit": "A999026000008-S1234100",
+                     "batch": "real-x", "device": device_id}),
+        ),
+    );
+    assert_ne!(r.status, 200, "{}", r.text());
+    let batch = "real-1";
+    op.post(
+        "/api/batches",
+        json!({"site": "cpc-kyoto", "product": "prime-car-t", "starting_unit": "A999026000007-S1234100",
+               "batch": batch, "device": device_id}),
+    );
+    // A second batch on the same device is refused while the first runs.
+    let r = call(
+        addr,
+        "POST",
+        "/api/batches",
+        &op.cookie,
+        Some(
+            &json!({"site": "cpc-kyoto", "product": "prime-car-t", "starting_unit": "A999026000009-S1234100",
+                     "batch": "real-2", "device": device_id}),
+        ),
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.text().contains("runs batch real-1"), "{}", r.text());
+
+    // The operator's steps before the first device step.
+    let steps = |s: &str| format!("/api/batches/{batch}/steps/{s}");
+    op.post(&format!("{}/start", steps("receive-apheresis")), json!({}));
+    op.post(
+        &format!("{}/complete", steps("receive-apheresis")),
+        op.signature(),
+    );
+    op.post(&format!("{}/start", steps("receipt-count")), json!({}));
+    op.post(
+        &format!("{}/results", steps("receipt-count")),
+        json!({"results": {"viability_percent": 94.0, "cd3_total_viable_cells": 1.2e9}}),
+    );
+    op.post(
+        &format!("{}/start", steps("install-kit")),
+        json!({"lots": {"tubing-set": "TS-1", "cd4-cd8-microbeads": "MB-1", "culture-medium": "CM-1"}}),
+    );
+    op.post(
+        &format!("{}/complete", steps("install-kit")),
+        op.signature(),
+    );
+
+    // The device step: started over HTTP, run by the device, completed by the controller.
+    op.post(&format!("{}/start", steps("selection")), json!({}));
+    wait_until("the selection step completes", &server, || {
+        step_completed(&op.records(batch), "selection")
+    });
+    let records = op.records(batch);
+    let completed = records
+        .iter()
+        .find(|r| r["type"] == "batch.step_completed" && r["payload"]["step"]["id"] == "selection")
+        .unwrap();
+    assert_eq!(completed["actor"], "system-controller", "{completed:#}");
+    let telemetry = op.get(&format!("/api/batches/{batch}/telemetry?limit=50000"));
+    let samples = telemetry["samples"].as_array().unwrap();
+    assert!(!samples.is_empty(), "{telemetry:#}");
+    // The device's own signal list, and gap-free sequence numbers from 1.
+    assert!(
+        telemetry["signals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "temperature_c"),
+        "{telemetry:#}"
+    );
+    for (i, s) in samples.iter().enumerate() {
+        assert_eq!(s[0].as_u64(), Some(i as u64 + 1), "{s}");
+    }
+
+    // The next device step starts; the device dies mid-step: after the contact grace the
+    // controller's deviation is recorded on the batch and holds it.
+    op.post(
+        &format!("{}/start", steps("activation-culture")),
+        json!({"lots": {"activation-reagent": "AR-1"}}),
+    );
+    let before = samples.len();
+    wait_until("telemetry of the second step arrives", &server, || {
+        op.get(&format!("/api/batches/{batch}/telemetry?limit=50000"))["samples"]
+            .as_array()
+            .unwrap()
+            .len()
+            > before
+    });
+    device.kill();
+    wait_until("the lost contact is a deviation", &server, || {
+        op.records(batch).iter().any(|r| {
+            r["type"] == "batch.deviation_opened"
+                && r["payload"]
+                    .to_string()
+                    .contains("lost contact with device")
+        })
+    });
+    let records = op.records(batch);
+    let deviation = records
+        .iter()
+        .find(|r| {
+            r["type"] == "batch.deviation_opened"
+                && r["payload"].to_string().contains("lost contact")
+        })
+        .unwrap();
+    assert_eq!(deviation["actor"], "system-controller");
+    let text = deviation["payload"].to_string();
+    assert!(
+        text.contains(&device_id) && text.contains("activation-culture"),
+        "{text}"
+    );
+    assert!(
+        !step_completed(&records, "activation-culture"),
+        "a dead device completes nothing"
+    );
+    let status = op.get(&format!("/api/batches/{batch}"));
+    assert!(
+        status.to_string().contains("lost contact"),
+        "the batch shows the deviation: {status:#}"
+    );
+    // The lease is the server's, in PostgreSQL.
+    let mut pg = db.client();
+    let row = pg
+        .query_one(
+            "SELECT holder FROM device_leases WHERE device = $1",
+            &[&device_id],
+        )
+        .unwrap();
+    let holder: String = row.get(0);
+    assert!(holder.starts_with("cellops-serve@"), "{holder}");
+    drop(server);
+}
+
+#[test]
+fn a_malformed_device_file_is_refused_naming_file_line_and_field() {
+    let db = SqliteDb::new();
+    let path = db.dir.path().join("devices.toml");
+    std::fs::write(
+        &path,
+        "format_version = 1\n\n[[devices]]\nid = \"bio-1\"\nsite = \"cpc-kyoto\"\nkind = \"opcua\"\nendpoint = \"10.0.0.5:4840\"\n",
+    )
+    .unwrap();
+    let url = db.url();
+    let path_arg = path.display().to_string();
+    let out = cellops(
+        &[
+            "serve",
+            "--database",
+            &url,
+            "--listen",
+            "127.0.0.1:0",
+            "--devices",
+            &path_arg,
+        ],
+        None,
+    );
+    assert_ne!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr
+            .contains(&format!("{path_arg}:7:12: devices[0].endpoint:"))
+            && out.stderr.contains("opc.tcp://HOST:PORT/"),
+        "{}",
+        out.stderr
+    );
+}
