@@ -553,6 +553,26 @@ impl Patient {
         Ok((Step::Release, Self::in_hours(net.now(), 24.0 * 7.0)))
     }
 
+    /// The product unit the harvest made in custody (the collected unit's DIN with the
+    /// final product code).
+    pub fn harvested_unit(&self) -> String {
+        self.collected.replace(COLLECTED_CODE, PRODUCT_CODE)
+    }
+
+    /// The product unit's labels were printed and applied elsewhere (in the web UI): the
+    /// batch is registered for QC and the release is next.
+    pub async fn labelled_elsewhere<B: Backend>(
+        &mut self,
+        net: &mut Network<B>,
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(self.step == Step::Harvest, "{} is not due", "harvest");
+        let product_unit = self.harvested_unit();
+        register_for_qc(net, &self.batch, self.product.recipe(), &[&product_unit]).await?;
+        self.product_unit = product_unit;
+        (self.step, self.due) = (Step::Release, Self::in_hours(net.now(), 24.0 * 7.0));
+        Ok(())
+    }
+
     async fn release<B: Backend>(
         &mut self,
         net: &mut Network<B>,
@@ -974,6 +994,16 @@ pub async fn label_and_register<B: Backend>(
         )
         .await?;
     }
+    register_for_qc(net, batch, recipe, units).await
+}
+
+/// The batch registered for QC with its product units (the shipped specification 1).
+pub async fn register_for_qc<B: Backend>(
+    net: &mut Network<B>,
+    batch: &str,
+    recipe: &str,
+    units: &[&str],
+) -> anyhow::Result<()> {
     net.post(
         "register the batch for QC",
         QC_ANALYST,

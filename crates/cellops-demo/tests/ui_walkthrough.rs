@@ -275,9 +275,38 @@ async fn an_autologous_order_walks_to_infusion_in_the_browser_and_a_wrong_wristb
     }
     assert_eq!(count(&net, "batch.decision_evaluated"), decisions);
 
-    // The culture runs on to the harvest; labels are reconciled and the batch registered
-    // for QC (API). The QC analyst enters every result on the QC
-    // screen, and QA signs the release on the release screen.
+    // The culture runs on to the harvest. The operator prints the product unit's label
+    // and records it applied on the labels screen (reconciled); the batch is registered for
+    // QC (API). The QC analyst enters every result on the QC screen, and QA signs the
+    // release on the release screen.
+    walk_to(&mut net, &mut bank, &mut p, "harvest").await;
+    let product_unit = p.harvested_unit();
+    sign_in(&b, OPERATOR).await;
+    b.goto(&format!("/ui/labels?batch={batch}")).await;
+    b.fill("#p-unit", &product_unit).await;
+    b.fill("#p-description", "prime-car-t").await;
+    // Printing answers with the label PDF (the browser shows or saves it).
+    b.click("#print-form button[type=submit]").await;
+    for _ in 0..50 {
+        if count(&net, "label.printed") == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(count(&net, "label.printed"), 1);
+    b.goto(&format!("/ui/labels?batch={batch}")).await;
+    assert!(b.text("#labels-status").await.contains("NOT RECONCILED"));
+    b.fill("#c-unit", &product_unit).await;
+    b.fill("#c-count", "1").await;
+    b.click_nav("#count-form button[type=submit]").await;
+    b.find("#flash-notice").await;
+    let status = b.text("#labels-status").await;
+    assert!(
+        status.contains("RECONCILED") && !status.contains("NOT"),
+        "{status}"
+    );
+    b.screenshot("walk-labels").await;
+    p.labelled_elsewhere(&mut net).await.unwrap();
     walk_to(&mut net, &mut bank, &mut p, "release").await;
     sign_in(&b, QC_ANALYST).await;
     b.goto(&format!("/ui/qc?batch={batch}")).await;
