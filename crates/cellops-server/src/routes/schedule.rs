@@ -128,7 +128,7 @@ pub const ROUTES: &[RouteDoc] = &[
 ];
 
 /// Who may book and cancel at a hospital.
-const BOOKING_ROLES: [Role; 5] = [
+pub(crate) const BOOKING_ROLES: [Role; 5] = [
     Role::Physician,
     Role::Nurse,
     Role::Collector,

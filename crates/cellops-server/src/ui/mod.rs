@@ -18,6 +18,7 @@ mod assets;
 mod audit;
 mod batch;
 mod batch_steps;
+pub mod bookings;
 mod cold;
 pub mod csrf;
 mod home;
@@ -71,6 +72,8 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         .route("/ui/batch", get(batch::page::<B>))
         .route("/ui/storage", get(cold::storage_page::<B>))
         .route("/ui/schedule", get(schedule::page::<B>))
+        .route("/ui/bookings", get(bookings::page::<B>))
+        .route("/ui/bookings/book", post(bookings::book::<B>))
         .route("/ui/shipments", get(cold::shipments_page::<B>))
         .route("/ui/shipments/pack", post(shipment_forms::pack_submit::<B>))
         .route(
@@ -145,7 +148,7 @@ fn templates() -> &'static Environment<'static> {
     ENV.get_or_init(|| {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        let list: [(&str, &str); 20] = [
+        let list: [(&str, &str); 21] = [
             ("base.html", include_str!("templates/base.html")),
             ("login.html", include_str!("templates/login.html")),
             ("password.html", include_str!("templates/password.html")),
@@ -165,6 +168,7 @@ fn templates() -> &'static Environment<'static> {
             ("storage.html", include_str!("templates/storage.html")),
             ("shipments.html", include_str!("templates/shipments.html")),
             ("schedule.html", include_str!("templates/schedule.html")),
+            ("bookings.html", include_str!("templates/bookings.html")),
             ("macros.html", include_str!("templates/macros.html")),
         ];
         for (name, source) in list {
@@ -315,6 +319,11 @@ const NAV: &[NavItem] = &[
                 Role::QaReleaser,
             ])
         },
+    },
+    NavItem {
+        href: "/ui/bookings",
+        key: "nav_bookings",
+        visible: |ui| ui.has_any(&crate::routes::schedule::BOOKING_ROLES),
     },
     NavItem {
         href: "/ui/trace",

@@ -9,6 +9,7 @@
 mod support;
 
 mod batch_steps;
+mod bookings;
 mod browser;
 mod orders;
 mod screens;
