@@ -281,6 +281,15 @@ fn serve<B: Backend>(url: &str, args: &ServeArgs) -> anyhow::Result<std::process
             println!("demo: the database already has users; nothing loaded");
         }
     }
+    // Running simulated batches get their devices back, rebuilt from the ledger.
+    let restored = cellops_server::routes::batch::restore::restore_simulated_devices(&state)
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    if !restored.is_empty() {
+        println!(
+            "simulated devices rebuilt from the ledger for batch(es) {}",
+            restored.join(", ")
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -373,3 +373,81 @@ fn a_malformed_device_file_is_refused_naming_file_line_and_field() {
         out.stderr
     );
 }
+
+/// Sequence numbers of the batch's stored telemetry, in order.
+fn telemetry_seqs(op: &Session, batch: &str) -> Vec<u64> {
+    op.get(&format!("/api/batches/{batch}/telemetry?limit=50000"))["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s[0].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_simulated_batch_goes_on_after_the_server_restarts() {
+    let db = SqliteDb::new();
+    let url = db.url();
+    let demo = ["--demo", "--demo-history-days", "0"];
+    let mut server = Server::start(&url, &demo, db.dir.path());
+    let op = Session::demo(server.addr, "op-tanaka");
+    let qa = Session::demo(server.addr, "qa-ito");
+    op.post(
+        "/api/recipes",
+        json!({"site": "cpc-kyoto", "shipped": "prime-car-t.toml"}),
+    );
+    qa.post("/api/recipes/prime-car-t/1.0.0/approve", qa.signature());
+    op.post(
+        "/api/batches",
+        json!({"site": "cpc-kyoto", "product": "prime-car-t", "starting_unit": "A999026000011-S1234100",
+               "batch": "sim-r", "simulation": {"seed": 7, "sample_period_s": 900}}),
+    );
+    let mut simulate = json!({"hours": 30});
+    simulate
+        .as_object_mut()
+        .unwrap()
+        .extend(op.signature().as_object().unwrap().clone());
+    let r = op.post("/api/batches/sim-r/simulate", simulate.clone());
+    assert_eq!(r["stopped"], "time_reached", "{r:#}");
+    // A fault with parameters: the rebuilt device has it too.
+    op.post(
+        "/api/batches/sim-r/faults",
+        json!({"fault": "sensor_drift", "sensor": "ph", "per_h": 0.01}),
+    );
+    let before = op.get("/api/batches/sim-r");
+    let seqs_before = telemetry_seqs(&op, "sim-r");
+    assert!(!seqs_before.is_empty());
+    assert_eq!(server.terminate().code(), Some(0));
+
+    let server = Server::start(&url, &demo, db.dir.path());
+    assert!(
+        server
+            .stdout_text()
+            .contains("simulated devices rebuilt from the ledger for batch(es) sim-r"),
+        "{}",
+        server.stdout_text()
+    );
+    let op = Session::demo(server.addr, "op-tanaka");
+    let after = op.get("/api/batches/sim-r");
+    // The device's clock is where it was: the batch time does not go back.
+    assert!(
+        after["batch_time"].as_str() >= before["batch_time"].as_str(),
+        "{} then {}",
+        before["batch_time"],
+        after["batch_time"]
+    );
+    let r = op.post("/api/batches/sim-r/simulate", simulate);
+    assert_eq!(r["stopped"], "time_reached", "{r:#}");
+    assert_ne!(
+        r["due_step"], before["due_step"],
+        "the batch went on: {r:#}"
+    );
+    // Telemetry goes on where it stopped: every sample once, no gap.
+    let seqs = telemetry_seqs(&op, "sim-r");
+    assert!(seqs.len() > seqs_before.len(), "{} samples", seqs.len());
+    assert_eq!(seqs[..seqs_before.len()], seqs_before[..]);
+    for (i, s) in seqs.iter().enumerate() {
+        assert_eq!(*s, i as u64 + 1, "sample {i}");
+    }
+    drop(server);
+}

@@ -18,6 +18,7 @@ pub mod devices;
 pub mod ebr;
 pub mod ingest;
 pub mod model;
+pub mod restore;
 pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -2153,6 +2154,13 @@ pub async fn inject_fault<B: Backend>(
         "fault": body.fault,
         "detail": format!("{fault:?}"),
         "duration_h": body.duration_h,
+        // What a restarted server needs to inject it again into the rebuilt device.
+        "parameters": {
+            "ambient_c": body.ambient_c,
+            "bacteria_per_ml": body.bacteria_per_ml,
+            "sensor": body.sensor,
+            "per_h": body.per_h,
+        },
         "at": batch_now(&state, &id, &ctx).format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
     });
     let out = state
@@ -2247,7 +2255,7 @@ pub async fn simulate_batch<B: Backend>(
     state.sync().await?;
     let ctx = load(state, batch)?;
     check_batch_role(caller, &ctx)?;
-    let device = sim_device(state, batch).ok_or_else(|| ApiError::conflict(format!("batch {batch} has no simulated device in this server (simulated devices do not survive a restart)")))?;
+    let device = sim_device(state, batch).ok_or_else(|| ApiError::conflict(format!("batch {batch} has no simulated device in this server (it runs on a real device, or it is no longer running)")))?;
     let hours = if to_completion {
         SIMULATE_DAYS_MAX * 24.0
     } else {
