@@ -704,19 +704,23 @@ impl Patient {
         Ok(())
     }
 
-    /// The shipment was received at the hospital elsewhere (in the web UI): the logger file
-    /// is uploaded and any excursion assessed by QA, then the infusion is next.
-    pub async fn received_elsewhere<B: Backend>(
+    /// The shipment was received, its logger file uploaded and its excursions assessed and
+    /// closed by QA elsewhere (in the web UI): the shipper goes back to the pool and the
+    /// infusion is next.
+    pub fn checked_in_elsewhere(
         &mut self,
-        net: &mut Network<B>,
         bank: &mut crate::bank::Bank,
+        now: Timestamp,
+        excursions: u32,
     ) -> anyhow::Result<()> {
         anyhow::ensure!(
             self.step == Step::ReceiveAtHospital,
             "{} is not due",
             "receive_at_hospital"
         );
-        (self.step, self.due) = self.after_receipt(net, bank).await?;
+        bank.return_shipper(&self.shipper);
+        self.excursions += excursions;
+        (self.step, self.due) = (Step::Infuse, Self::in_hours(now, 20.0));
         Ok(())
     }
 

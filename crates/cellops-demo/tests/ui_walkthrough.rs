@@ -402,7 +402,8 @@ async fn an_autologous_order_walks_to_infusion_in_the_browser_and_a_wrong_wristb
     b.click_nav("#dispatch-submit").await;
     assert!(b.text("#flash-notice").await.contains("on its way"));
     assert!(!b.exists_now("#dispatch-form").await);
-    p.dispatched_elsewhere(net.now()).unwrap();
+    let dispatched_at = net.now();
+    p.dispatched_elsewhere(dispatched_at).unwrap();
     net.advance_to(p.due).await;
     sign_in(&b, nurse).await;
     b.goto(&format!("/ui/shipments?shipment={shipment}")).await;
@@ -441,9 +442,71 @@ async fn an_autologous_order_walks_to_infusion_in_the_browser_and_a_wrong_wristb
         b.text("main").await
     );
     assert!(!b.exists_now("#receive-form").await);
-    p.received_elsewhere(&mut net, &mut bank).await.unwrap();
+    // The nurse pastes the logger file: its excursion is found and drawn.
+    let csv = cellops_cold::demo::excursion_logger_csv(dispatched_at);
+    b.js(
+        "document.querySelector('#lg-csv').value = arguments[0];",
+        vec![json!(csv)],
+    )
+    .await;
+    b.click_nav("#logger-submit").await;
+    assert!(
+        b.text("#flash-notice")
+            .await
+            .contains("Excursions were found"),
+        "{}",
+        b.text("main").await
+    );
+    assert!(b.exists_now("#logger-plot rect.excursion").await);
+    // QA investigates, assesses (a justification missing first: refused, nothing
+    // recorded) and closes the excursion's deviation with the e-signature.
+    sign_in(&b, QA).await;
+    b.goto(&format!("/ui/shipments?shipment={shipment}")).await;
+    b.find("#ex-form-1[data-step='investigate']").await;
+    b.fill(
+        "#ex-findings-1",
+        "brief rise above -150 °C while the lid was opened at the transfer hub",
+    )
+    .await;
+    b.click_nav("#ex-submit-1").await;
+    b.find("#ex-form-1[data-step='assess']").await;
+    let assessed = count(&net, "excursion.assessed");
+    b.js(
+        "document.querySelector('#ex-justification-1').removeAttribute('required');",
+        vec![],
+    )
+    .await;
+    b.click_nav("#ex-submit-1").await;
+    assert!(
+        b.exists_now("#ex-error-1").await,
+        "{}",
+        b.text("main").await
+    );
+    assert_eq!(count(&net, "excursion.assessed"), assessed);
+    b.fill(
+        "#ex-justification-1",
+        "far below the reject limit; product quality unaffected per the stability data",
+    )
+    .await;
+    b.click_nav("#ex-submit-1").await;
+    b.find("#ex-form-1[data-step='close']").await;
+    b.fill("#ex-password-1", &password_for(QA)).await;
+    b.screenshot("walk-excursion-close").await;
+    b.click_nav("#ex-submit-1").await;
+    assert!(
+        b.text("#flash-notice").await.contains("closed"),
+        "{}",
+        b.text("main").await
+    );
+    assert_eq!(count(&net, "excursion.deviation_closed"), 1);
+    assert!(
+        !b.exists_now("#shipment-excursions li.warn").await,
+        "the signed assessment is in force"
+    );
+    assert!(!b.exists_now("#shipment-excursions form").await);
+    p.checked_in_elsewhere(&mut bank, net.now(), 1).unwrap();
 
-    // The logger file and QA's excursion assessment (API); then the nurse at the bedside.
+    // Then the nurse at the bedside.
     walk_to(&mut net, &mut bank, &mut p, "infuse").await;
     let unit_scan = scan_text(&p.product_unit);
     sign_in(&b, nurse).await;

@@ -273,6 +273,7 @@ pub(crate) async fn shipments_context<B: Backend>(
     ctx["shipment"] = Value::Null;
     ctx["dispatch"] = json!(false);
     ctx["receive"] = Value::Null;
+    ctx["logger_form"] = Value::Null;
     ctx["key"] = json!(super::form_key(state));
     ctx["pack"] = Value::Null;
     if let Err(e) = state.sync().await {
@@ -366,7 +367,10 @@ pub(crate) async fn shipments_context<B: Backend>(
                    "max": ep["temperature_c_max"].as_f64().map(|t| format!("{t:.1} °C")),
                    "reject": ep["reject_limit_exceeded"],
                    "assessment": label(lang, "shipment_assessment_", decision),
-                   "signed": !e["assessment"]["signed"].is_null()})
+                   "signed": !e["assessment"]["signed"].is_null(),
+                   "qa_step": super::shipment_forms::excursion_step(ui, &s["from_site"],
+                       e["deviation"]["state"].as_str().unwrap_or("")),
+                   "typed": null, "error": null})
         })
         .collect();
     let status = s["status"].as_str().unwrap_or("");
@@ -386,6 +390,12 @@ pub(crate) async fn shipments_context<B: Backend>(
         &s["from_site"]
     ));
     ctx["receive"] = super::shipment_forms::receive_view(ui, status, &s["to_site"], None, None);
+    ctx["logger_form"] =
+        if super::shipment_forms::may_upload_logger(ui, status, &s["from_site"], &s["to_site"]) {
+            json!({"values": {"format": "generic", "csv": ""}, "error": null})
+        } else {
+            Value::Null
+        };
     (StatusCode::OK, ctx)
 }
 

@@ -84,6 +84,14 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
             "/ui/shipments/receive",
             post(shipment_forms::receive_submit::<B>),
         )
+        .route(
+            "/ui/shipments/logger",
+            post(shipment_forms::logger_submit::<B>),
+        )
+        .route(
+            "/ui/shipments/excursion",
+            post(shipment_forms::excursion_submit::<B>),
+        )
         .route("/ui/batch/confirm", post(batch::confirm::<B>))
         .route("/ui/batch/start", post(batch_steps::start::<B>))
         .route("/ui/batch/results", post(batch_steps::results::<B>))
@@ -685,11 +693,17 @@ mod tests {
                        "shipper": "d", "logger": "l", "transit_hours": "6"}},
                    "receive": {"site": "h", "error": "e", "values": {"units": "U", "temperature_c": "-170",
                        "acceptable": "on", "note": "n", "location": "h/pharmacy"}},
+                   "logger_form": {"values": {"format": "generic", "csv": "a,b"}, "error": "e"},
                    "shipments": [{"id": "s", "from": "a", "to": "b", "status": "x", "packed": "p", "units": 1, "excursions": 1}],
                    "shipment": {"id": "s", "from": "a", "to": "b", "status": "x", "units": ["U"], "shipper": "d",
                       "logger": "l", "packed": "p", "dispatched": null, "samples": "3", "plot": "<svg></svg>",
                       "excursions": [{"id": "e", "kind": "k", "start": "s", "end": "e", "max": "m", "reject": false,
-                                      "assessment": "a", "signed": false}]}}),
+                                      "assessment": "a", "signed": false, "qa_step": "assess", "error": "x",
+                                      "typed": {"findings": "f", "decision": "accept", "justification": "<b>j</b>"}},
+                                     {"id": "e2", "kind": "k", "start": "s", "end": "e", "max": null, "reject": true,
+                                      "assessment": "a", "signed": false, "qa_step": "investigate", "error": null, "typed": null},
+                                     {"id": "e3", "kind": "k", "start": "s", "end": "e", "max": null, "reject": true,
+                                      "assessment": "a", "signed": false, "qa_step": "close", "error": null, "typed": null}]}}),
         );
         let mut view = json!({"batch": "b-1", "product": "p", "recipe_version": "1", "site": "cpc",
             "starting_unit": "U", "status": "Running", "status_label": "s", "started_at": "t",

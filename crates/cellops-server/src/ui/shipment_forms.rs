@@ -9,12 +9,15 @@
 use super::{Ui, error_message, idempotency_headers, render};
 use crate::error::ApiError;
 use crate::json::AppJson;
-use crate::routes::shipments::{PackBody, ReceiveBody, dispatch, pack, receive};
+use crate::routes::shipments::{
+    AssessBody, CloseBody, InvestigateBody, LoggerUploadBody, PackBody, ReceiveBody, assess, close,
+    dispatch, investigate, pack, receive, upload_logger,
+};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use cellops_cold::ShipmentCondition;
+use cellops_cold::{AssessmentDecision, ShipmentCondition};
 use cellops_domain::{Role, SiteId};
 use cellops_ledger::Backend;
 use serde::{Deserialize, Serialize};
@@ -302,6 +305,216 @@ pub async fn receive_submit<B: Backend>(
                 Some(&f),
                 Some(message(&ui, &e)),
             );
+            render(e.status, "shipments.html", &ctx)
+        }
+    }
+}
+
+/// QA's roles for excursions (as the shipments API).
+const QA_ROLES: [Role; 2] = [Role::QaReviewer, Role::QaReleaser];
+
+/// May the user upload the shipment's logger file (a writer at the destination, or
+/// logistics at the origin, as the API), once it has left?
+pub(crate) fn may_upload_logger(ui: &Ui, status: &str, from: &Value, to: &Value) -> bool {
+    let site = |v: &Value| v.as_str().and_then(|s| SiteId::parse(s).ok());
+    let at_to = site(to).is_some_and(|s| {
+        Role::WRITERS
+            .iter()
+            .any(|r| ui.caller.user.has_role(*r, &s))
+    });
+    let at_from = site(from).is_some_and(|s| {
+        LOGISTICS_ROLES
+            .iter()
+            .any(|r| ui.caller.user.has_role(*r, &s))
+    });
+    status != "packed" && (at_to || at_from)
+}
+
+/// The QA step due on an excursion of a shipment from `from` for a QA person there:
+/// `investigate` (open), `assess` (investigated) or `close` (assessed), else none.
+pub(crate) fn excursion_step(ui: &Ui, from: &Value, deviation_state: &str) -> Option<&'static str> {
+    let qa = from
+        .as_str()
+        .and_then(|s| SiteId::parse(s).ok())
+        .is_some_and(|s| QA_ROLES.iter().any(|r| ui.caller.user.has_role(*r, &s)));
+    if !qa {
+        return None;
+    }
+    match deviation_state {
+        "open" => Some("investigate"),
+        "investigating" => Some("assess"),
+        "assessed" => Some("close"),
+        _ => None,
+    }
+}
+
+#[derive(Deserialize, Serialize, Clone, Default)]
+pub struct LoggerForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub key: String,
+    #[serde(default)]
+    pub shipment: String,
+    #[serde(default)]
+    pub format: String,
+    #[serde(default)]
+    pub csv: String,
+}
+
+/// Uploads the logger file's text (pasted or read from the file by the browser).
+pub async fn logger_submit<B: Backend>(
+    State(state): State<AppState<B>>,
+    ui: Ui,
+    headers: HeaderMap,
+    axum::Form(f): axum::Form<LoggerForm>,
+) -> Response {
+    if let Some(refused) = ui.csrf_refusal(&headers, &f.csrf) {
+        return refused;
+    }
+    let shipment = f.shipment.trim().to_string();
+    let result = upload_logger(
+        State(state.clone()),
+        ui.caller.clone(),
+        idempotency_headers(&f.key),
+        Path(shipment.clone()),
+        AppJson(LoggerUploadBody {
+            format: f.format.trim().to_string(),
+            csv: f.csv.clone(),
+            timestamp_column: None,
+            temperature_column: None,
+            unit: None,
+            delimiter: None,
+            utc_offset: None,
+        }),
+    )
+    .await;
+    let (status, mut ctx) = super::cold::shipments_context(&state, &ui, &shipment).await;
+    match result {
+        Ok(found) => {
+            let n = found.0["excursions"].as_array().map_or(0, Vec::len);
+            ctx["notice"] = json!(format!(
+                "{} {}",
+                ui.t("shipment_logger_uploaded"),
+                ui.t(if n == 0 {
+                    "shipment_logger_clean"
+                } else {
+                    "shipment_logger_excursions"
+                })
+            ));
+            render(status, "shipments.html", &ctx)
+        }
+        Err(e) => {
+            ctx["logger_form"] = json!({"values": f, "error": message(&ui, &e)});
+            render(e.status, "shipments.html", &ctx)
+        }
+    }
+}
+
+#[derive(Deserialize, Serialize, Clone, Default)]
+pub struct ExcursionForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub key: String,
+    #[serde(default)]
+    pub shipment: String,
+    #[serde(default)]
+    pub excursion: String,
+    /// `investigate`, `assess` or `close`.
+    #[serde(default)]
+    pub step: String,
+    #[serde(default)]
+    pub findings: String,
+    #[serde(default)]
+    pub decision: String,
+    #[serde(default)]
+    pub justification: String,
+    #[serde(default)]
+    pub user_id: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+/// QA's step on an excursion's deviation: the investigation's findings, the assessment
+/// (accept or reject, justified), or the closure with the e-signature that puts the
+/// assessment in force.
+pub async fn excursion_submit<B: Backend>(
+    State(state): State<AppState<B>>,
+    ui: Ui,
+    headers: HeaderMap,
+    axum::Form(f): axum::Form<ExcursionForm>,
+) -> Response {
+    if let Some(refused) = ui.csrf_refusal(&headers, &f.csrf) {
+        return refused;
+    }
+    let shipment = f.shipment.trim().to_string();
+    let excursion = f.excursion.trim().to_string();
+    let st = State(state.clone());
+    let key = idempotency_headers(&f.key);
+    let path = Path(excursion.clone());
+    let result = match f.step.as_str() {
+        "investigate" => investigate(
+            st,
+            ui.caller.clone(),
+            key,
+            path,
+            AppJson(InvestigateBody {
+                findings: f.findings.trim().to_string(),
+            }),
+        )
+        .await
+        .map(|_| ()),
+        "assess" => match f.decision.as_str() {
+            "accept" | "reject" => assess(
+                st,
+                ui.caller.clone(),
+                key,
+                path,
+                AppJson(AssessBody {
+                    decision: if f.decision == "accept" {
+                        AssessmentDecision::Accept
+                    } else {
+                        AssessmentDecision::Reject
+                    },
+                    justification: f.justification.trim().to_string(),
+                }),
+            )
+            .await
+            .map(|_| ()),
+            _ => Err(ApiError::bad_request("decision", "choose accept or reject")),
+        },
+        "close" => close(
+            st,
+            ui.caller.clone(),
+            key,
+            path,
+            AppJson(CloseBody {
+                password: Some(f.password.clone()).filter(|p| !p.is_empty()),
+                user_id: Some(f.user_id.trim().to_string()).filter(|u| !u.is_empty()),
+            }),
+        )
+        .await
+        .map(|_| ()),
+        _ => Err(ApiError::bad_request(
+            "step",
+            "use investigate, assess or close",
+        )),
+    };
+    let (status, mut ctx) = super::cold::shipments_context(&state, &ui, &shipment).await;
+    match result {
+        Ok(()) => {
+            ctx["notice"] = json!(ui.t(&format!("shipment_excursion_{}_done", f.step)));
+            render(status, "shipments.html", &ctx)
+        }
+        Err(e) => {
+            let error = message(&ui, &e);
+            if let Some(rows) = ctx["shipment"]["excursions"].as_array_mut() {
+                for row in rows.iter_mut().filter(|r| r["id"] == json!(excursion)) {
+                    row["typed"] = json!(f);
+                    row["error"] = json!(error);
+                }
+            }
             render(e.status, "shipments.html", &ctx)
         }
     }
