@@ -223,6 +223,8 @@ struct Links {
     decisions: BTreeMap<u64, (OrderId, bool)>,
     /// Orders whose product units travel in each shipment.
     shipments: BTreeMap<String, Vec<OrderId>>,
+    /// The order of each booking held now (booking id → order).
+    by_booking: BTreeMap<String, OrderId>,
 }
 
 /// The ledger record types of other modules that move an order along (see
@@ -319,9 +321,10 @@ impl OrderBook {
                 return;
             };
             if let Some(order) = self
-                .orders
-                .values_mut()
-                .find(|o| o.booked.is_some() && booking_id(o.id.as_str()) == booking)
+                .links
+                .by_booking
+                .remove(booking)
+                .and_then(|id| self.orders.get_mut(&id))
             {
                 order.booked = None;
                 order.push(r.seq, r.recorded_at, "schedule.cancelled", r.actor, None);
@@ -347,6 +350,9 @@ impl OrderBook {
             collection,
             infusion,
         });
+        self.links
+            .by_booking
+            .insert(booking_id(order.id.as_str()), order.id.clone());
         let detail = format!(
             "collection {} · infusion {}",
             collection.date(),
