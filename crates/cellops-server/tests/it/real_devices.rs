@@ -161,8 +161,9 @@ async fn the_controller_completes_device_steps_and_the_harvest_makes_the_custody
             }
         })
     };
+    // bio-down is configured but never answers.
     let config = DevicesConfig::from_toml(
-        "format_version = 1\n[[devices]]\nid = \"bio-h\"\nsite = \"cpc\"\nkind = \"opcua\"\nendpoint = \"opc.tcp://127.0.0.1:4840/\"\npoll_interval_ms = 100\n",
+        "format_version = 1\n[[devices]]\nid = \"bio-h\"\nsite = \"cpc\"\nkind = \"opcua\"\nendpoint = \"opc.tcp://127.0.0.1:4840/\"\npoll_interval_ms = 100\n\n[[devices]]\nid = \"bio-down\"\nsite = \"cpc\"\nkind = \"opcua\"\nendpoint = \"opc.tcp://127.0.0.1:4841/\"\n",
         "devices.toml",
     )
     .unwrap();
@@ -172,9 +173,36 @@ async fn the_controller_completes_device_steps_and_the_harvest_makes_the_custody
         &config,
         LeaseBackend::Memory,
         "test-server",
-        move |_| Ok(Shared(device.clone())),
+        move |entry| match entry.id.as_str() {
+            "bio-h" => Ok(Shared(device.clone())),
+            other => Err(DeviceError::Unreachable {
+                device: other.to_string(),
+                reason: "connection refused".into(),
+            }),
+        },
     )
     .unwrap();
+
+    // A device step on a device that cannot be reached does not start: 409 naming it.
+    let r = app
+        .post(
+            "/api/batches",
+            json!({"site": "cpc", "product": "prime-car-t", "version": "9.0.0",
+                   "starting_unit": "A999026000001-S1234100", "batch": "b-down", "device": "bio-down"}),
+            &op,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app
+        .post("/api/batches/b-down/steps/expansion/start", json!({}), &op)
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert!(
+        r.message().contains("device bio-down") && r.message().contains("not connected"),
+        "{}",
+        r.message()
+    );
+    assert_eq!(app.count("batch.step_started"), 0);
 
     // The device stands at cpc: a batch at another site cannot use it.
     let start = json!({"site": "cpc", "product": "prime-car-t", "version": "9.0.0",

@@ -35,7 +35,7 @@ use cellops_device::{
 };
 use cellops_domain::SiteId;
 use cellops_ledger::Backend;
-use cellops_process::engine::{BatchStatus, Command, PersonId};
+use cellops_process::engine::{BatchStatus, Command, DeviationSource, DeviationState, PersonId};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -937,6 +937,15 @@ async fn handle_report<B: Backend>(
     let by = PersonId::parse(CONTROLLER_PERSON).expect("valid id");
     for (description, hold, blocks_release) in deviations {
         let ctx = load(state, &batch)?;
+        // A server that restarted sees the device's active alarms again: one that is
+        // already an open deviation on the batch is not opened twice.
+        let open_already = ctx.state.deviations().any(|d| {
+            d.state != DeviationState::Closed
+                && matches!(&d.source, DeviationSource::Manual { description: text } if *text == description)
+        });
+        if open_already {
+            continue;
+        }
         let at = super::batch_now(state, &batch, &ctx);
         super::run(
             state,
