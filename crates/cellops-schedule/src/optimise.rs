@@ -15,7 +15,7 @@ use crate::plan::{Schedule, Slot, order_cost};
 pub struct Options {
     /// Seed of the search's RNG.
     pub seed: u64,
-    /// Most local-search iterations.
+    /// Most local-search iterations, over all the searches (each gets an equal share).
     pub iterations_max: usize,
     /// Stop after this many iterations without improvement...
     pub stall_max: usize,
@@ -44,7 +44,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             seed: 1,
-            iterations_max: 40_000,
+            iterations_max: 80_000,
             stall_max: 6_000,
             stall_per_order: 60,
             destroy_max: 8,
@@ -83,6 +83,7 @@ pub fn optimise(net: &Network, options: Options) -> (Schedule, Stats) {
         let mut run = sched.clone();
         let opts = Options {
             seed: options.seed.wrapping_add(r as u64),
+            iterations_max: options.iterations_max / options.restarts.max(1),
             destroy_max: if r % 2 == 1 {
                 options.destroy_max_wide
             } else {
