@@ -451,3 +451,182 @@ fn a_simulated_batch_goes_on_after_the_server_restarts() {
     }
     drop(server);
 }
+
+/// The independent asyncua device (`crates/cellops-opcua/tests/peer/device_server.py`,
+/// written from docs/devices.md, not from our server) in real time; killed when dropped.
+struct Peer(Child, String);
+
+impl Peer {
+    fn start(asset_id: &str) -> Peer {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../cellops-opcua/tests/peer/device_server.py"
+        );
+        let mut child = Command::new("python3")
+            .args([
+                script,
+                "--asset-id",
+                asset_id,
+                "--period",
+                "0.2",
+                // One program hour per wall hour: the device runs in real time.
+                "--hours-per-second",
+                &(1.0 / 3600.0).to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 with asyncua must be installed (scripts/setup-test-deps)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let endpoint = line
+            .trim()
+            .strip_prefix("LISTENING ")
+            .unwrap_or_else(|| panic!("the peer did not start: {line:?}"))
+            .to_string();
+        Peer(child, endpoint)
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One device step of 7.2 s, so that the peer runs it in real time.
+const SHORT_RECIPE: &str = r#"format_version = 1
+product = "prime-car-t"
+product_name = "PRIME CAR-T, one short device step (test)"
+version = "9.1.0"
+description = "A device step of 0.002 h on a real-time device."
+
+[[qualifications]]
+id = "cpc-device-operation"
+name_en = "Operation of the automated culture device"
+name_ja = "自動培養装置の操作"
+
+[[phases]]
+id = "culture"
+name = "Culture"
+
+[[phases.steps]]
+id = "short-culture"
+name = "Short culture"
+kind = "device"
+operation = "expansion"
+duration_hours = 0.002
+set_points = { temperature_c = 36.5, ph = 7.1 }
+"#;
+
+fn at(record: &Value) -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(
+        record["payload"]["at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_device_step_runs_on_the_independent_asyncua_peer_in_real_time() {
+    let db = SqliteDb::new();
+    let asset = format!("peer-{}", std::process::id());
+    let peer = Peer::start(&asset);
+    let config = db.dir.path().join("devices.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "format_version = 1\n\n[[devices]]\nid = \"{asset}\"\nsite = \"cpc-kyoto\"\nkind = \"opcua\"\nendpoint = \"{}\"\npoll_interval_ms = 250\n",
+            peer.1
+        ),
+    )
+    .unwrap();
+    let config_arg = config.display().to_string();
+    let server = Server::start(
+        &db.url(),
+        &[
+            "--demo",
+            "--demo-history-days",
+            "0",
+            "--devices",
+            &config_arg,
+        ],
+        db.dir.path(),
+    );
+    let op = Session::demo(server.addr, "op-tanaka");
+    let qa = Session::demo(server.addr, "qa-ito");
+    op.post(
+        "/api/recipes",
+        json!({"site": "cpc-kyoto", "text": SHORT_RECIPE, "file": "short.toml"}),
+    );
+    qa.post("/api/recipes/prime-car-t/9.1.0/approve", qa.signature());
+    op.post(
+        "/api/batches",
+        json!({"site": "cpc-kyoto", "product": "prime-car-t", "version": "9.1.0",
+               "starting_unit": "A999026000012-S1234100", "batch": "peer-1", "device": asset}),
+    );
+    // The controller may still be connecting: the step starts once the device is reached.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let r = call(
+            server.addr,
+            "POST",
+            "/api/batches/peer-1/steps/short-culture/start",
+            &op.cookie,
+            Some(&json!({})),
+        );
+        if r.status == 200 {
+            break;
+        }
+        assert_eq!(r.status, 409, "{}", r.text());
+        assert!(r.text().contains("not connected"), "{}", r.text());
+        assert!(Instant::now() < deadline, "{}", r.text());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    wait_until("the peer completes the step", &server, || {
+        step_completed(&op.records("peer-1"), "short-culture")
+    });
+    let records = op.records("peer-1");
+    let started = records
+        .iter()
+        .find(|r| r["type"] == "batch.step_started")
+        .unwrap();
+    let completed = records
+        .iter()
+        .find(|r| r["type"] == "batch.step_completed")
+        .unwrap();
+    assert_eq!(completed["actor"], "system-controller");
+    // Not before its duration on the device's (real-time) clock.
+    assert!(
+        at(completed) - at(started) >= time::Duration::milliseconds(7_200),
+        "{} → {}",
+        started["payload"]["at"],
+        completed["payload"]["at"]
+    );
+    assert!(
+        records.iter().any(|r| r["type"] == "batch.batch_completed"),
+        "the recipe's only step completed the batch"
+    );
+    // The peer's own signals, and its temperature at the step's set point (36.5 °C).
+    let telemetry = op.get("/api/batches/peer-1/telemetry?limit=50000");
+    assert_eq!(
+        telemetry["signals"],
+        json!(["temperature_c", "ph", "do_percent"]),
+        "{telemetry:#}"
+    );
+    let temperatures: Vec<f64> = telemetry["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s[2] == 0)
+        .map(|s| s[3].as_f64().unwrap())
+        .collect();
+    assert!(
+        temperatures.iter().any(|t| (36.5..36.6).contains(t)),
+        "{temperatures:?}"
+    );
+    drop(server);
+}
