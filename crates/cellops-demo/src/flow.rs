@@ -383,16 +383,27 @@ impl Patient {
         net: &mut Network<B>,
         unit: String,
     ) -> anyhow::Result<(Step, Timestamp)> {
-        let h = self.hospital;
-        self.collected_at.get_or_insert(net.now());
-        Self::hand_off(net, COURIER, h.nurses[0], &unit, h.site, 4.0).await?;
-        self.order_step(net, COURIER, h.site, "shipped_to_cpc")
+        let site = self.hospital.site;
+        self.hand_to_courier(net, unit).await?;
+        self.order_step(net, COURIER, site, "shipped_to_cpc")
             .await?;
-        self.collected = unit;
         Ok((
             Step::ReceiveAtCpc,
             Self::in_hours(net.now(), TRANSIT_HOURS as f64),
         ))
+    }
+
+    /// The collected `unit` handed from the nurse to the courier (custody).
+    async fn hand_to_courier<B: Backend>(
+        &mut self,
+        net: &mut Network<B>,
+        unit: String,
+    ) -> anyhow::Result<()> {
+        let h = self.hospital;
+        self.collected_at.get_or_insert(net.now());
+        Self::hand_off(net, COURIER, h.nurses[0], &unit, h.site, 4.0).await?;
+        self.collected = unit;
+        Ok(())
     }
 
     /// The order `order` for `subject` was placed and signed by the physician elsewhere
@@ -447,6 +458,57 @@ impl Patient {
         Ok(())
     }
 
+    /// The collection of `unit` was recorded elsewhere (in the web UI) and the unit is
+    /// handed to the courier here; the courier signs the hand-off to the CPC elsewhere too
+    /// (then [`Patient::shipped_elsewhere`]).
+    pub async fn handed_to_courier<B: Backend>(
+        &mut self,
+        net: &mut Network<B>,
+        unit: &str,
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(self.step == Step::Collect, "{} is not due", "collect");
+        self.hand_to_courier(net, unit.to_string()).await
+    }
+
+    /// The courier signed the hand-off to the CPC elsewhere: the receipt is next.
+    pub fn shipped_elsewhere(&mut self, now: Timestamp) -> anyhow::Result<()> {
+        anyhow::ensure!(self.step == Step::Collect, "{} is not due", "collect");
+        (self.step, self.due) = (
+            Step::ReceiveAtCpc,
+            Self::in_hours(now, TRANSIT_HOURS as f64),
+        );
+        Ok(())
+    }
+
+    /// The courier hands the material to the operator at the CPC (custody); the operator
+    /// signs the receipt elsewhere (then [`Patient::received_elsewhere`]).
+    pub async fn handed_over_at_cpc<B: Backend>(
+        &mut self,
+        net: &mut Network<B>,
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.step == Step::ReceiveAtCpc,
+            "{} is not due",
+            "receive_at_cpc"
+        );
+        Self::hand_off(net, OPERATOR, COURIER, &self.collected, CPC, 4.0).await
+    }
+
+    /// The receipt at the CPC was signed elsewhere (in the web UI): the batch is started
+    /// and the material seeded.
+    pub async fn received_elsewhere<B: Backend>(
+        &mut self,
+        net: &mut Network<B>,
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.step == Step::ReceiveAtCpc,
+            "{} is not due",
+            "receive_at_cpc"
+        );
+        (self.step, self.due) = self.start_batch(net).await?;
+        Ok(())
+    }
+
     /// QC results and QA's release were entered elsewhere (in the web UI): shipping is next.
     pub fn released_elsewhere(&mut self, now: Timestamp) -> anyhow::Result<()> {
         anyhow::ensure!(self.step == Step::Release, "{} is not due", "release");
@@ -468,6 +530,15 @@ impl Patient {
         Self::hand_off(net, OPERATOR, COURIER, &self.collected, CPC, 4.0).await?;
         self.order_step(net, OPERATOR, CPC, "received_at_cpc")
             .await?;
+        self.start_batch(net).await
+    }
+
+    /// The batch started from the approved recipe with the received material seeded into
+    /// culture.
+    async fn start_batch<B: Backend>(
+        &mut self,
+        net: &mut Network<B>,
+    ) -> anyhow::Result<(Step, Timestamp)> {
         self.batch = net.next_id("b");
         let seed = u64::from(self.failed_batches) + self.batch.len() as u64;
         net.post(

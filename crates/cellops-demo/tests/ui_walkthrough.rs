@@ -171,15 +171,41 @@ async fn an_autologous_order_walks_to_infusion_in_the_browser_and_a_wrong_wristb
     b.find("#order-stage[data-stage='collected']").await;
     assert_eq!(count(&net, "order.collected"), 1);
     b.screenshot("walk-collected").await;
-    p.collected_elsewhere(&mut net, &collected).await.unwrap();
+    // The courier takes the bag (custody hand-off through the API) and signs the hand-off
+    // for the CPC on the order page; at the CPC, after the hand-off to the operator, the
+    // operator signs the receipt and identity check there.
+    p.handed_to_courier(&mut net, &collected).await.unwrap();
+    sign_in(&b, COURIER).await;
+    b.goto(&format!("/ui/orders?order={order}")).await;
+    b.find("#step-form[data-milestone='shipped_to_cpc']").await;
+    b.fill("#step-password", &password_for(COURIER)).await;
+    b.click_nav("#step-submit").await;
+    b.find("#order-stage[data-stage='shipped_to_cpc']").await;
+    p.shipped_elsewhere(net.now()).unwrap();
+    net.advance_to(p.due).await;
+    p.handed_over_at_cpc(&mut net).await.unwrap();
+    sign_in(&b, OPERATOR).await;
+    b.goto(&format!("/ui/orders?order={order}")).await;
+    // A wrong password signs nothing.
+    b.fill("#step-password", "not the password").await;
+    let failed = count(&net, "esig.failed");
+    b.click_nav("#step-submit").await;
+    b.find("#flash-error").await;
+    assert_eq!(count(&net, "esig.failed"), failed + 1);
+    b.find("#order-stage[data-stage='shipped_to_cpc']").await;
+    b.find("#step-form[data-milestone='received_at_cpc']").await;
+    b.fill("#step-password", &password_for(OPERATOR)).await;
+    b.click_nav("#step-submit").await;
+    b.find("#order-stage[data-stage='received_at_cpc']").await;
+    b.screenshot("walk-received-at-cpc").await;
+    p.received_elsewhere(&mut net).await.unwrap();
 
-    // At the CPC (receipt and batch start through the API) the operator does the batch's
+    // With the batch started and the material seeded (API) the operator does the batch's
     // first steps on the batch view: the receipt check (a wrong password confirms
     // nothing; the right one signs once), the receipt count's results, the kit with its
     // material lots.
     walk_to(&mut net, &mut bank, &mut p, "culture").await;
     let batch = p.batch().to_string();
-    sign_in(&b, OPERATOR).await;
     b.goto(&format!("/ui/batch?batch={batch}")).await;
     b.find("#start-form input[name='step'][value='receive-apheresis']")
         .await;

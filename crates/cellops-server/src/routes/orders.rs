@@ -693,7 +693,7 @@ pub struct MilestoneBody {
 }
 
 /// Who may record each milestone (by role at the site where it happens).
-fn milestone_roles(m: Milestone) -> &'static [Role] {
+pub(crate) fn milestone_roles(m: Milestone) -> &'static [Role] {
     match m {
         Milestone::ShippedToCpc | Milestone::ShippedToHospital => &[
             Role::Logistics,

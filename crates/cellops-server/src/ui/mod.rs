@@ -97,6 +97,7 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         .route("/ui/batch/results", post(batch_steps::results::<B>))
         .route("/ui/batch/decide", post(batch_steps::decide::<B>))
         .route("/ui/orders/thaw", post(orders::thaw::<B>))
+        .route("/ui/orders/step", post(orders::step::<B>))
         .route("/ui/orders/bedside", post(orders::bedside::<B>))
         .route("/ui/orders/infusion", post(orders::infusion::<B>))
         .route("/ui/orders/new", post(order_forms::new_order::<B>))
@@ -645,6 +646,10 @@ mod tests {
             ("failed_batches", json!(0)),
             ("infused_at", Value::Null),
             ("may_thaw", json!(true)),
+            (
+                "flow_step",
+                json!({"milestone": "shipped_to_cpc", "site": "h", "title": "<b>t</b>", "explain": "e"}),
+            ),
             ("may_verify", json!(true)),
             ("may_infuse", json!(true)),
             ("may_sign", json!(true)),

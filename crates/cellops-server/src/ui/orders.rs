@@ -237,6 +237,7 @@ async fn order_view<B: Backend>(
         "timeline": timeline,
         "predicted": predicted,
         "may_thaw": at_hospital && stage == "received_at_hospital",
+        "flow_step": flow_step(ui, stage, &site, o["manufacturer"].as_str().unwrap_or("")),
         "may_verify": at_hospital && matches!(stage, "thawed" | "verified"),
         "may_infuse": at_hospital && stage == "verified",
         "may_sign": order_forms::may_sign(ui, o),
@@ -378,6 +379,81 @@ pub struct ThawForm {
     pub user_id: String,
     #[serde(default)]
     pub password: String,
+}
+
+/// The order flow's own step due after the collection that the user may sign: the hand-off
+/// to the courier for the CPC (at the hospital), then the receipt and identity check at the
+/// CPC (at the manufacturer); `null` otherwise. (The thaw has its own form.)
+fn flow_step(ui: &Ui, stage: &str, hospital: &str, manufacturer: &str) -> Value {
+    let (milestone, site) = match stage {
+        "collected" => (cellops_orders::Milestone::ShippedToCpc, hospital),
+        "shipped_to_cpc" => (cellops_orders::Milestone::ReceivedAtCpc, manufacturer),
+        _ => return Value::Null,
+    };
+    let allowed = SiteId::parse(site).ok().is_some_and(|s| {
+        crate::routes::orders::milestone_roles(milestone)
+            .iter()
+            .any(|r| ui.caller.user.has_role(*r, &s))
+    });
+    if !allowed {
+        return Value::Null;
+    }
+    let id = milestone.as_str();
+    json!({"milestone": id, "site": site,
+           "title": ui.t(&format!("order_what_{id}")),
+           "explain": ui.t(&format!("orders_step_explain_{id}"))})
+}
+
+#[derive(Deserialize)]
+pub struct StepForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub key: String,
+    pub order: String,
+    pub milestone: String,
+    #[serde(default)]
+    pub user_id: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+/// The flow step shown by [`flow_step`], signed by its performer ("Performed") at the site
+/// where it happens (the order's hospital, or its manufacturer for the receipt).
+pub async fn step<B: Backend>(
+    State(state): State<AppState<B>>,
+    ui: Ui,
+    headers: HeaderMap,
+    Form(form): Form<StepForm>,
+) -> Response {
+    if let Some(refused) = ui.csrf_refusal(&headers, &form.csrf) {
+        return refused;
+    }
+    let order = form.order.trim().to_string();
+    let site = match context(&state, &ui, &order).await.1["order"]["flow_step"]["site"].as_str() {
+        Some(site) => site.to_string(),
+        None => ui.site_text(),
+    };
+    let body = MilestoneBody {
+        site,
+        milestone: form.milestone.trim().to_string(),
+        unit: None,
+        batch: None,
+        predicted_at: None,
+        note: None,
+        password: form.password,
+        user_id: Some(form.user_id.trim().to_string()).filter(|u| !u.is_empty()),
+    };
+    let result = api_milestone(
+        State(state.clone()),
+        ui.caller.clone(),
+        idempotency_headers(&form.key),
+        Path(order.clone()),
+        AppJson(body),
+    )
+    .await
+    .map(|_| ());
+    after(&state, &ui, &order, result, "orders_step_recorded").await
 }
 
 /// The thaw at the bedside, signed by the nurse who did it ("Performed").
