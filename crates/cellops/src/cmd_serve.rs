@@ -284,11 +284,14 @@ fn serve<B: Backend>(url: &str, args: &ServeArgs) -> anyhow::Result<std::process
     // Running simulated batches get their devices back, rebuilt from the ledger.
     let restored = cellops_server::routes::batch::restore::restore_simulated_devices(&state)
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-    if !restored.is_empty() {
+    if !restored.batches.is_empty() {
         println!(
             "simulated devices rebuilt from the ledger for batch(es) {}",
-            restored.join(", ")
+            restored.batches.join(", ")
         );
+    }
+    for (batch, why) in &restored.failed {
+        eprintln!("the simulated device of batch {batch} cannot be rebuilt: {why}");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

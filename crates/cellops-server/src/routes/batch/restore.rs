@@ -27,7 +27,7 @@ use super::{
     ADVANCE_SLICE_H, BatchModel, BatchOpened, BatchRuntime, CONTROLLER_PERSON, FaultBody, demo,
     parse_fault,
 };
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::state::AppState;
 
 /// A batch whose simulated device is to be rebuilt.
@@ -38,9 +38,20 @@ struct Lost {
     records: Vec<Record>,
 }
 
+/// What [`restore_simulated_devices`] did.
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// Batches whose devices were rebuilt.
+    pub batches: Vec<String>,
+    /// Batches whose devices could not be rebuilt, and why (their `simulate` answers 409;
+    /// the server starts anyway).
+    pub failed: Vec<(String, String)>,
+}
+
 /// Rebuilds the simulated device of every running simulated batch that has none in this
-/// process (after a restart). Returns the batches whose devices were rebuilt. Blocking.
-pub fn restore_simulated_devices<B: Backend>(state: &AppState<B>) -> ApiResult<Vec<String>> {
+/// process (after a restart). A batch whose device cannot be rebuilt is reported in
+/// `failed` and left without one. Blocking.
+pub fn restore_simulated_devices<B: Backend>(state: &AppState<B>) -> ApiResult<Restored> {
     state.sync_blocking()?;
     let have: Vec<String> =
         state.read_model(|r: &mut BatchRuntime| r.devices.keys().cloned().collect());
@@ -64,7 +75,7 @@ pub fn restore_simulated_devices<B: Backend>(state: &AppState<B>) -> ApiResult<V
             })
             .collect()
     });
-    let mut restored = Vec::new();
+    let mut restored = Restored::default();
     for batch in lost {
         let device_id = batch.opened.device.clone();
         let (stored_seq, newest_sample) = state.ledger.read(|b| {
@@ -77,12 +88,13 @@ pub fn restore_simulated_devices<B: Backend>(state: &AppState<B>) -> ApiResult<V
                 Ok((last, newest))
             })
         })?;
-        let device = rebuild(&batch, stored_seq, newest_sample).map_err(|e| {
-            ApiError::internal(format!(
-                "the simulated device of batch {} cannot be rebuilt: {e}",
-                batch.opened.batch
-            ))
-        })?;
+        let device = match rebuild(&batch, stored_seq, newest_sample) {
+            Ok(device) => device,
+            Err(e) => {
+                restored.failed.push((batch.opened.batch.clone(), e));
+                continue;
+            }
+        };
         let alarms = reported_alarms(&batch);
         let name = batch.opened.batch.clone();
         state.read_model(|r: &mut BatchRuntime| {
@@ -90,7 +102,7 @@ pub fn restore_simulated_devices<B: Backend>(state: &AppState<B>) -> ApiResult<V
             r.reported_alarms
                 .extend(alarms.into_iter().map(|code| (name.clone(), code)));
         });
-        restored.push(name);
+        restored.batches.push(name);
     }
     Ok(restored)
 }
