@@ -1,6 +1,7 @@
 //! Automated culture over HTTP: recipe registration and QA approval, batches driven by the
-//! pure engine (`cellops_process::engine`), simulated culture devices, telemetry, the
-//! deviation workflow and the electronic batch record.
+//! pure engine (`cellops_process::engine`), simulated culture devices (rebuilt after a
+//! restart, `restore`) and configured real ones (`devices`, `serve --devices`), telemetry,
+//! the deviation workflow and the electronic batch record.
 //!
 //! Records: `recipe.registered` (stream `recipe/<product>/<version>`, approved by an
 //! `esig.signed` "Approved"); on `batch/<id>`: `culture.batch_opened`, every engine event as
@@ -375,7 +376,8 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
 // ------------------------------------------------------------------ runtime state
 
 /// Per-process state that is not derived from the ledger: the simulated devices (physical
-/// stand-ins, like a real device's own memory) and the lock that serialises batch commands.
+/// stand-ins, like a real device's own memory), the controllers of configured real devices
+/// and the lock that serialises batch commands.
 /// Registered as a projection only to live per `AppState`; it ignores records.
 #[derive(Default)]
 pub struct BatchRuntime {
