@@ -13,7 +13,6 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::TwinError;
 use crate::observations::Observations;
-use crate::ode::StepMemory;
 use crate::product::TCellProcess;
 use crate::tcell::{self, TCellModel, TCellParams};
 
@@ -75,14 +74,7 @@ pub fn data_residuals(
 ) -> Result<Vec<f64>, TwinError> {
     let model = TCellModel::new(with_ln(&process.params, ln))?;
     let times: Vec<f64> = observations.rows().iter().map(|r| r.time_h).collect();
-    let traj = tcell::simulate(
-        &model,
-        &process.initial,
-        process.controls,
-        &process.schedule,
-        &times,
-        &mut StepMemory::default(),
-    )?;
+    let traj = process.run(&model, &times)?;
     let mut res = Vec::with_capacity(2 * times.len());
     for (obs, sim) in observations.rows().iter().zip(&traj) {
         let (o, s) = match obs.volume_ml {

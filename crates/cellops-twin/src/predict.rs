@@ -7,7 +7,6 @@ use rand::Rng;
 use crate::error::{TwinError, check_fraction, check_positive};
 use crate::fit::{self, Fit};
 use crate::observations::Observations;
-use crate::ode::StepMemory;
 use crate::product::TCellProcess;
 use crate::tcell::{self, TCellModel, TCellState};
 
@@ -109,14 +108,7 @@ fn run_sample(
     car_observed: Option<f64>,
     times: &[f64],
 ) -> Result<SampleOutcome, TwinError> {
-    let traj = tcell::simulate(
-        model,
-        &process.initial,
-        process.controls,
-        &process.schedule,
-        times,
-        &mut StepMemory::default(),
-    )?;
+    let traj = process.run(model, times)?;
     let car = |s: &TCellState| car_observed.unwrap_or(s.car_pos_fraction);
     let reached = traj
         .iter()
@@ -314,14 +306,7 @@ pub fn harvest_day_distribution(
     let mut not_reached = 0;
     for params in crate::product::sample_lots(&process.params, donor, samples, seed) {
         let model = TCellModel::new(params)?;
-        let traj = tcell::simulate(
-            &model,
-            &process.initial,
-            process.controls,
-            &process.schedule,
-            &times,
-            &mut StepMemory::default(),
-        )?;
+        let traj = process.run(&model, &times)?;
         let k = match traj
             .iter()
             .position(|s| s.car_pos_viable_cells() >= rule.dose_car_pos_cells)

@@ -139,6 +139,21 @@ pub fn allo_car_t() -> TCellProcess {
     }
 }
 
+impl TCellProcess {
+    /// Runs the process (its seeding, controls and fixed schedule) with `model`'s kinetics
+    /// and returns the state at each of `outputs_h` (ascending, hours).
+    pub fn run(&self, model: &TCellModel, outputs_h: &[f64]) -> Result<Vec<TCellState>, TwinError> {
+        crate::tcell::simulate(
+            model,
+            &self.initial,
+            self.controls,
+            &self.schedule,
+            outputs_h,
+            &mut crate::ode::StepMemory::default(),
+        )
+    }
+}
+
 fn at_day(day: f64, action: TCellAction) -> ScheduledAction {
     ScheduledAction {
         at_h: day * 24.0,
