@@ -458,16 +458,14 @@ impl Patient {
         Ok(())
     }
 
-    /// The collection of `unit` was recorded elsewhere (in the web UI) and the unit is
-    /// handed to the courier here; the courier signs the hand-off to the CPC elsewhere too
-    /// (then [`Patient::shipped_elsewhere`]).
-    pub async fn handed_to_courier<B: Backend>(
-        &mut self,
-        net: &mut Network<B>,
-        unit: &str,
-    ) -> anyhow::Result<()> {
+    /// The collection of `unit` was recorded and the unit handed to the courier elsewhere
+    /// (in the web UI); the courier signs the hand-off to the CPC elsewhere too (then
+    /// [`Patient::shipped_elsewhere`]).
+    pub fn handed_over_elsewhere(&mut self, unit: &str, now: Timestamp) -> anyhow::Result<()> {
         anyhow::ensure!(self.step == Step::Collect, "{} is not due", "collect");
-        self.hand_to_courier(net, unit.to_string()).await
+        self.collected_at.get_or_insert(now);
+        self.collected = unit.to_string();
+        Ok(())
     }
 
     /// The courier signed the hand-off to the CPC elsewhere: the receipt is next.
@@ -478,20 +476,6 @@ impl Patient {
             Self::in_hours(now, TRANSIT_HOURS as f64),
         );
         Ok(())
-    }
-
-    /// The courier hands the material to the operator at the CPC (custody); the operator
-    /// signs the receipt elsewhere (then [`Patient::received_elsewhere`]).
-    pub async fn handed_over_at_cpc<B: Backend>(
-        &mut self,
-        net: &mut Network<B>,
-    ) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            self.step == Step::ReceiveAtCpc,
-            "{} is not due",
-            "receive_at_cpc"
-        );
-        Self::hand_off(net, OPERATOR, COURIER, &self.collected, CPC, 4.0).await
     }
 
     /// The receipt at the CPC was signed elsewhere (in the web UI): the batch is started
@@ -746,6 +730,17 @@ impl Patient {
         if self.product != Product::AlloCarT {
             Self::hand_off(net, COURIER, OPERATOR, &self.product_unit, CPC, -180.0).await?;
         }
+        self.shipper_ready(net, bank).await
+    }
+
+    /// A dry shipper and logger from the pool, the shipper charged (the product unit already
+    /// with the courier). Returns the shipment id to use, the shipper and the logger.
+    pub async fn shipper_ready<B: Backend>(
+        &mut self,
+        net: &mut Network<B>,
+        bank: &mut crate::bank::Bank,
+    ) -> anyhow::Result<(String, String, String)> {
+        anyhow::ensure!(self.step == Step::Ship, "{} is not due", "ship");
         let (shipper, logger) = bank.take_shipper(net).await?;
         self.shipment = net.next_id("shp");
         net.post(

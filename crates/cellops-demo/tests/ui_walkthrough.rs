@@ -54,6 +54,16 @@ async fn value(b: &Browser, css: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Takes over `unit` from `from` on the scan page's hand-off form, at the signed-in user's
+/// site, with the temperature read.
+async fn take_over(b: &Browser, unit: &str, from: &str, temperature: &str) {
+    b.goto("/ui/scan").await;
+    b.fill("#ho-unit", unit).await;
+    b.fill("#ho-from", from).await;
+    b.fill("#ho-temperature", temperature).await;
+    b.click_nav("#handoff-submit").await;
+}
+
 /// Advances `p` until the step due next is `step`, then the clock to when it is due.
 async fn walk_to(net: &mut Network<Sqlite>, bank: &mut Bank, p: &mut Patient, step: &str) {
     while p.next_step() != step {
@@ -171,20 +181,52 @@ async fn an_autologous_order_walks_to_infusion_in_the_browser_and_a_wrong_wristb
     b.find("#order-stage[data-stage='collected']").await;
     assert_eq!(count(&net, "order.collected"), 1);
     b.screenshot("walk-collected").await;
-    // The courier takes the bag (custody hand-off through the API) and signs the hand-off
-    // for the CPC on the order page; at the CPC, after the hand-off to the operator, the
-    // operator signs the receipt and identity check there.
-    p.handed_to_courier(&mut net, &collected).await.unwrap();
+    // The courier takes the bag from the nurse on the scan page's hand-off form (at the
+    // hospital: the site switched) and signs the hand-off for the CPC on the order page; at
+    // the CPC the operator takes it over (a wrong giver first: refused) and signs the
+    // receipt and identity check on the order page.
     sign_in(&b, COURIER).await;
+    b.find("#site-select option[value='hosp-kyoto']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.find("#who").await;
+    for _ in 0..50 {
+        if b.text("#who").await.contains("hosp-kyoto") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    take_over(&b, &collected, nurse, "4").await;
+    assert!(
+        b.text("#flash-notice").await.contains("Hand-off recorded"),
+        "{}",
+        b.text("main").await
+    );
+    p.handed_over_elsewhere(&collected, net.now()).unwrap();
     b.goto(&format!("/ui/orders?order={order}")).await;
     b.find("#step-form[data-milestone='shipped_to_cpc']").await;
     b.fill("#step-password", &password_for(COURIER)).await;
+    if b.exists_now("#step-acknowledge").await {
+        b.click("#step-acknowledge").await;
+    }
     b.click_nav("#step-submit").await;
     b.find("#order-stage[data-stage='shipped_to_cpc']").await;
     p.shipped_elsewhere(net.now()).unwrap();
     net.advance_to(p.due).await;
-    p.handed_over_at_cpc(&mut net).await.unwrap();
     sign_in(&b, OPERATOR).await;
+    let handoffs = count(&net, "custody.handed_off");
+    take_over(&b, &collected, nurse, "4").await;
+    assert!(
+        b.exists_now("#handoff-error").await,
+        "{}",
+        b.text("main").await
+    );
+    assert_eq!(count(&net, "custody.handed_off"), handoffs);
+    assert_eq!(value(&b, "#ho-unit").await, collected);
+    take_over(&b, &collected, COURIER, "4").await;
+    assert_eq!(count(&net, "custody.handed_off"), handoffs + 1);
     b.goto(&format!("/ui/orders?order={order}")).await;
     // A wrong password signs nothing.
     b.fill("#step-password", "not the password").await;
@@ -396,8 +438,10 @@ async fn an_autologous_order_walks_to_infusion_in_the_browser_and_a_wrong_wristb
     // packs the product on the shipments screen and hands it to the courier; at the
     // hospital the nurse receives it, scanning the unit again.
     net.advance_to(p.due).await;
-    let (shipment, shipper, logger) = p.ready_to_pack(&mut net, &mut bank).await.unwrap();
     sign_in(&b, COURIER).await;
+    take_over(&b, &p.product_unit, OPERATOR, "-180").await;
+    assert!(b.text("#flash-notice").await.contains("Hand-off recorded"));
+    let (shipment, shipper, logger) = p.shipper_ready(&mut net, &mut bank).await.unwrap();
     b.goto("/ui/shipments").await;
     b.fill("#pk-shipment", &shipment).await;
     b.fill("#pk-to", kyoto.site).await;

@@ -67,6 +67,7 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         .route("/ui/prefs", post(login::prefs))
         .route("/ui/home", get(home::page::<B>))
         .route("/ui/scan", get(scan::page::<B>).post(scan::submit::<B>))
+        .route("/ui/scan/handoff", post(scan::handoff::<B>))
         .route("/ui/trace", get(trace::page::<B>))
         .route("/ui/orders", get(orders::page::<B>))
         .route("/ui/batch", get(batch::page::<B>))
@@ -544,7 +545,9 @@ mod tests {
         let html = rendered(
             "scan.html",
             json!({"steps": [{"value": "ship", "label": "S", "selected": true}],
-                   "expected_unit": "<b>x</b>", "location": "", "key": "k", "may_scan": true}),
+                   "expected_unit": "<b>x</b>", "location": "", "key": "k", "may_scan": true,
+                   "handoff": {"values": {"unit": "U", "from": "nurse", "location": "l", "temperature_c": "",
+                       "acceptable": "on", "note": ""}, "error": "e"}}),
         );
         assert!(
             html.contains("&lt;b&gt;x&lt;&#x2f;b&gt;") || html.contains("&lt;b&gt;x&lt;/b&gt;"),
@@ -553,6 +556,8 @@ mod tests {
         rendered(
             "scan.html",
             json!({"steps": [], "expected_unit": "", "location": "", "key": "k", "may_scan": true,
+                   "handoff": {"values": {"unit": "", "from": "", "location": "", "temperature_c": "",
+                       "acceptable": "", "note": ""}, "error": null},
                    "outcome": {"kind": "pass", "headline": "h", "detail": "d"}, "scanned_last": "s"}),
         );
         rendered("trace.html", json!({"code": ""}));

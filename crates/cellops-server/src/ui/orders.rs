@@ -416,10 +416,14 @@ pub struct StepForm {
     pub user_id: String,
     #[serde(default)]
     pub password: String,
+    /// `on` when the user accepts the e-signature policy with this first signature.
+    #[serde(default)]
+    pub acknowledge: String,
 }
 
 /// The flow step shown by [`flow_step`], signed by its performer ("Performed") at the site
-/// where it happens (the order's hospital, or its manufacturer for the receipt).
+/// where it happens (the order's hospital, or its manufacturer for the receipt); the
+/// e-signature policy is acknowledged first when the user ticked it.
 pub async fn step<B: Backend>(
     State(state): State<AppState<B>>,
     ui: Ui,
@@ -430,6 +434,19 @@ pub async fn step<B: Backend>(
         return refused;
     }
     let order = form.order.trim().to_string();
+    let mut ui = ui;
+    if !ui.caller.user.esig_policy_acknowledged && form.acknowledge == "on" {
+        let acknowledged = crate::routes::auth::acknowledge_esig_policy(
+            State(state.clone()),
+            HeaderMap::new(),
+            ui.caller.clone(),
+        )
+        .await;
+        if let Err(e) = acknowledged {
+            return after(&state, &ui, &order, Err(e), "orders_step_recorded").await;
+        }
+        ui.caller.user.esig_policy_acknowledged = true;
+    }
     let site = match context(&state, &ui, &order).await.1["order"]["flow_step"]["site"].as_str() {
         Some(site) => site.to_string(),
         None => ui.site_text(),

@@ -4,16 +4,16 @@
 
 use super::{Ui, error_message, form_key, idempotency_headers, render};
 use crate::json::AppJson;
-use crate::routes::custody::{ScanBody, scan as api_scan};
+use crate::routes::custody::{HandOffBody, ScanBody, hand_off, scan as api_scan};
 use crate::state::AppState;
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use cellops_custody::CustodyStep;
+use cellops_custody::{CustodyStep, ReceiptCondition};
 use cellops_domain::Role;
 use cellops_ledger::Backend;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 #[derive(Deserialize, Default)]
@@ -49,7 +49,88 @@ fn context<B: Backend>(state: &AppState<B>, ui: &Ui, form: &ScanForm) -> Value {
     ctx["location"] = json!(form.location);
     ctx["key"] = json!(form_key(state));
     ctx["may_scan"] = json!(ui.has_any(&Role::WRITERS));
+    ctx["handoff"] = json!({"values": HandOffForm {
+        location: format!("{}/dock", ui.site_text()),
+        acceptable: "on".into(),
+        ..HandOffForm::default()
+    }, "error": null});
     ctx
+}
+
+#[derive(Deserialize, Serialize, Default, Clone)]
+pub struct HandOffForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub key: String,
+    #[serde(default)]
+    pub unit: String,
+    /// The current custodian's user id.
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub location: String,
+    #[serde(default)]
+    pub temperature_c: String,
+    /// `on` when container, label and seal are intact.
+    #[serde(default)]
+    pub acceptable: String,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Takes custody of a unit from its current custodian at the chosen site, with the
+/// condition found (`POST /api/units/{code}/handoffs`): who, from whom, where, in what state.
+pub async fn handoff<B: Backend>(
+    State(state): State<AppState<B>>,
+    ui: Ui,
+    headers: HeaderMap,
+    Form(form): Form<HandOffForm>,
+) -> Response {
+    if let Some(refused) = ui.csrf_refusal(&headers, &form.csrf) {
+        return refused;
+    }
+    let temperature = match form.temperature_c.trim() {
+        "" => Ok(None),
+        t => t.replace('−', "-").parse::<f64>().map(Some).map_err(|_| {
+            crate::error::ApiError::bad_request(
+                "temperature_c",
+                format!("{t:?} is not a number: enter the temperature in °C, e.g. 4 or -170"),
+            )
+        }),
+    };
+    let result = match temperature {
+        Err(e) => Err(e),
+        Ok(temperature_c) => hand_off(
+            State(state.clone()),
+            ui.caller.clone(),
+            idempotency_headers(&form.key),
+            Path(form.unit.trim().to_string()),
+            AppJson(HandOffBody {
+                from: form.from.trim().to_string(),
+                site: ui.site_text(),
+                location: form.location.trim().to_string(),
+                condition: ReceiptCondition {
+                    acceptable: form.acceptable == "on",
+                    temperature_c,
+                    note: form.note.trim().to_string(),
+                },
+            }),
+        )
+        .await
+        .map(|_| ()),
+    };
+    let mut ctx = context(&state, &ui, &ScanForm::default());
+    match result {
+        Ok(()) => {
+            ctx["notice"] = json!(format!("{} {}", ui.t("handoff_recorded"), form.unit.trim()));
+            render(StatusCode::OK, "scan.html", &ctx)
+        }
+        Err(e) => {
+            ctx["handoff"] = json!({"values": form, "error": error_message(ui.lang, &e)});
+            render(e.status, "scan.html", &ctx)
+        }
+    }
 }
 
 pub async fn page<B: Backend>(State(state): State<AppState<B>>, ui: Ui) -> Response {
