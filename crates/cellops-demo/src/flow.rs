@@ -614,17 +614,12 @@ impl Patient {
         self.collected.replace(COLLECTED_CODE, PRODUCT_CODE)
     }
 
-    /// The product unit's labels were printed and applied elsewhere (in the web UI): the
-    /// batch is registered for QC and the release is next.
-    pub async fn labelled_elsewhere<B: Backend>(
-        &mut self,
-        net: &mut Network<B>,
-    ) -> anyhow::Result<()> {
+    /// The product unit's labels were printed and applied and the batch registered for QC
+    /// elsewhere (in the web UI): the release is next.
+    pub fn labelled_elsewhere(&mut self, now: Timestamp) -> anyhow::Result<()> {
         anyhow::ensure!(self.step == Step::Harvest, "{} is not due", "harvest");
-        let product_unit = self.harvested_unit();
-        register_for_qc(net, &self.batch, self.product.recipe(), &[&product_unit]).await?;
-        self.product_unit = product_unit;
-        (self.step, self.due) = (Step::Release, Self::in_hours(net.now(), 24.0 * 7.0));
+        self.product_unit = self.harvested_unit();
+        (self.step, self.due) = (Step::Release, Self::in_hours(now, 24.0 * 7.0));
         Ok(())
     }
 

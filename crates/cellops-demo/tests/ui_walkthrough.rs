@@ -374,7 +374,29 @@ async fn an_autologous_order_walks_to_infusion_in_the_browser_and_a_wrong_wristb
         "{status}"
     );
     b.screenshot("walk-labels").await;
-    p.labelled_elsewhere(&mut net).await.unwrap();
+    sign_in(&b, QC_ANALYST).await;
+    b.goto(&format!("/ui/qc?batch={batch}")).await;
+    // Not registered yet: the form is filled from the batch record (product, recipe
+    // version, the harvested unit).
+    assert_eq!(value(&b, "#qr-units").await, product_unit);
+    // A specification version that does not exist: refused by the QC API, typed kept.
+    b.fill("#qr-spec", "9").await;
+    b.click_nav("#qc-register-submit").await;
+    assert!(
+        b.exists_now("#qc-register-error").await,
+        "{}",
+        b.text("main").await
+    );
+    assert_eq!(value(&b, "#qr-spec").await, "9");
+    assert_eq!(value(&b, "#qr-units").await, product_unit);
+    b.fill("#qr-spec", "1").await;
+    b.click_nav("#qc-register-submit").await;
+    assert!(
+        b.text("#flash-notice").await.contains("registered"),
+        "{}",
+        b.text("main").await
+    );
+    p.labelled_elsewhere(net.now()).unwrap();
     walk_to(&mut net, &mut bank, &mut p, "release").await;
     sign_in(&b, QC_ANALYST).await;
     b.goto(&format!("/ui/qc?batch={batch}")).await;

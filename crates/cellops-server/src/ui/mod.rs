@@ -111,6 +111,7 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         .route("/ui/recall", get(recall::page::<B>))
         .route("/ui/qc", get(qc::page::<B>))
         .route("/ui/qc/results", post(qc::enter::<B>))
+        .route("/ui/qc/register", post(qc::register_submit::<B>))
         .route("/ui/release", get(release::page::<B>))
         .route("/ui/release/sign", post(release::sign::<B>))
         .route("/ui/training", get(training::page::<B>))
@@ -585,12 +586,18 @@ mod tests {
         rendered("error.html", json!({"message": "m"}));
         rendered(
             "qc.html",
-            json!({"batch": "", "key": "k", "may_enter": true, "view": null,
+            json!({"batch": "", "key": "k", "may_enter": true, "view": null, "register": null,
                    "queue": [{"batch": "b", "product": "p", "done": "1", "total": "2", "failed": 1, "status": "s"}]}),
         );
         rendered(
             "qc.html",
-            json!({"batch": "b", "key": "k", "may_enter": true, "queue": null,
+            json!({"batch": "b", "key": "k", "may_enter": true, "view": null, "queue": null,
+                   "register": {"site": "cpc", "error": "e", "values": {"batch": "b", "product": "<b>p</b>",
+                       "spec_version": "1", "recipe_version": "1.0.0", "units": "U"}}}),
+        );
+        rendered(
+            "qc.html",
+            json!({"batch": "b", "key": "k", "may_enter": true, "queue": null, "register": null,
                    "view": {"batch": "b", "product": "p", "spec": "s", "units": [], "status": "s",
                    "tests": [{"id": "v", "name": "n", "method": "m", "method_name": "mn", "criterion": "c",
                               "may_follow": true, "current": {"value": "1 %", "pass": false, "reason": "r",

@@ -170,6 +170,7 @@ async fn context<B: Backend>(state: &AppState<B>, ui: &Ui, batch: &str) -> (Stat
     ctx["may_enter"] = json!(ui.has_any(&[Role::QcAnalyst]));
     ctx["view"] = Value::Null;
     ctx["queue"] = Value::Null;
+    ctx["register"] = Value::Null;
     if let Err(e) = state.sync().await {
         ctx["error"] = json!(error_message(ui.lang, &e));
         return (e.status, ctx);
@@ -184,9 +185,122 @@ async fn context<B: Backend>(state: &AppState<B>, ui: &Ui, batch: &str) -> (Stat
             ctx["view"] = v;
             (StatusCode::OK, ctx)
         }
-        None => {
-            ctx["error"] = json!(format!("{}: {batch}", ui.t("error_not_found")));
-            (StatusCode::NOT_FOUND, ctx)
+        None => match register_view(state, ui, batch, None) {
+            // A batch made at the site but not registered yet: the analyst registers it.
+            Some(form) => {
+                ctx["register"] = form;
+                (StatusCode::OK, ctx)
+            }
+            None => {
+                ctx["error"] = json!(format!("{}: {batch}", ui.t("error_not_found")));
+                (StatusCode::NOT_FOUND, ctx)
+            }
+        },
+    }
+}
+
+#[derive(Deserialize, serde::Serialize, Clone, Default)]
+pub struct RegisterForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub key: String,
+    #[serde(default)]
+    pub batch: String,
+    #[serde(default)]
+    pub product: String,
+    #[serde(default)]
+    pub spec_version: String,
+    #[serde(default)]
+    pub recipe_version: String,
+    /// Product units (DIN-product code), one per line.
+    #[serde(default)]
+    pub units: String,
+}
+
+/// The registration form for a batch the batch read model knows at a site where the user
+/// is a QC analyst and QC does not have yet: product, recipe version and harvested units
+/// from the batch, specification version 1 (or what was typed, with the refusal).
+fn register_view<B: Backend>(
+    state: &AppState<B>,
+    ui: &Ui,
+    batch: &str,
+    typed: Option<(&RegisterForm, String)>,
+) -> Option<Value> {
+    let (site, form) = state.read_model(|m: &mut crate::routes::batch::BatchModel| {
+        let b = m.batch(batch)?;
+        Some((
+            b.opened.site.clone(),
+            RegisterForm {
+                batch: batch.to_string(),
+                product: b.opened.product.clone(),
+                spec_version: "1".into(),
+                recipe_version: b.opened.recipe_version.clone(),
+                units: b.harvested_units.join("\n"),
+                ..RegisterForm::default()
+            },
+        ))
+    })?;
+    let site = cellops_domain::SiteId::parse(&site).ok()?;
+    if !ui.caller.user.has_role(Role::QcAnalyst, &site) {
+        return None;
+    }
+    let (values, error) = match typed {
+        Some((f, e)) => (f.clone(), Some(e)),
+        None => (form, None),
+    };
+    Some(json!({"site": site.as_str(), "values": values, "error": error}))
+}
+
+/// Registers the batch for QC through the QC API, then shows its tests.
+pub async fn register_submit<B: Backend>(
+    State(state): State<AppState<B>>,
+    ui: Ui,
+    headers: HeaderMap,
+    Form(form): Form<RegisterForm>,
+) -> Response {
+    if let Some(refused) = ui.csrf_refusal(&headers, &form.csrf) {
+        return refused;
+    }
+    let batch = form.batch.trim().to_string();
+    let site = state
+        .read_model(|m: &mut crate::routes::batch::BatchModel| {
+            m.batch(&batch).map(|b| b.opened.site.clone())
+        })
+        .unwrap_or_else(|| ui.site_text());
+    let result = crate::routes::qc::register(
+        State(state.clone()),
+        ui.caller.clone(),
+        idempotency_headers(&form.key),
+        Path(batch.clone()),
+        AppJson(crate::routes::qc::RegisterBody {
+            site,
+            product: form.product.trim().to_string(),
+            spec_version: form.spec_version.trim().to_string(),
+            recipe_version: form.recipe_version.trim().to_string(),
+            units: form
+                .units
+                .lines()
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_string)
+                .collect(),
+        }),
+    )
+    .await;
+    let (status, mut ctx) = context(&state, &ui, &batch).await;
+    match result {
+        Ok(_) => {
+            ctx["notice"] = json!(ui.t("qc_registered"));
+            render(status, "qc.html", &ctx)
+        }
+        Err(e) => {
+            let message = error_message(ui.lang, &e);
+            match register_view(&state, &ui, &batch, Some((&form, message.clone()))) {
+                Some(view) => ctx["register"] = view,
+                None => ctx["error"] = json!(message),
+            }
+            render(e.status, "qc.html", &ctx)
         }
     }
 }
