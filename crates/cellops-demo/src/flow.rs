@@ -735,9 +735,7 @@ impl Patient {
         net: &mut Network<B>,
         bank: &mut crate::bank::Bank,
     ) -> anyhow::Result<(String, String, String)> {
-        anyhow::ensure!(self.step == Step::Ship, "{} is not due", "ship");
-        let (shipper, logger) = bank.take_shipper(net).await?;
-        self.shipment = net.next_id("shp");
+        let (shipment, shipper, logger) = self.shipper_taken(net, bank).await?;
         net.post(
             "charge the dry shipper",
             COURIER,
@@ -745,6 +743,19 @@ impl Patient {
             json!({}),
         )
         .await?;
+        Ok((shipment, shipper, logger))
+    }
+
+    /// A dry shipper and logger from the pool, not yet charged (the charge is recorded
+    /// elsewhere, in the web UI). Returns the shipment id to use, the shipper and the logger.
+    pub async fn shipper_taken<B: Backend>(
+        &mut self,
+        net: &mut Network<B>,
+        bank: &mut crate::bank::Bank,
+    ) -> anyhow::Result<(String, String, String)> {
+        anyhow::ensure!(self.step == Step::Ship, "{} is not due", "ship");
+        let (shipper, logger) = bank.take_shipper(net).await?;
+        self.shipment = net.next_id("shp");
         self.shipper = shipper.clone();
         Ok((self.shipment.clone(), shipper, logger))
     }

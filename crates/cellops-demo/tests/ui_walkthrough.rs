@@ -463,8 +463,24 @@ async fn an_autologous_order_walks_to_infusion_in_the_browser_and_a_wrong_wristb
     sign_in(&b, COURIER).await;
     take_over(&b, &p.product_unit, OPERATOR, "-180").await;
     assert!(b.text("#flash-notice").await.contains("Hand-off recorded"));
-    let (shipment, shipper, logger) = p.shipper_ready(&mut net, &mut bank).await.unwrap();
+    let (shipment, shipper, logger) = p.shipper_taken(&mut net, &mut bank).await.unwrap();
     b.goto("/ui/shipments").await;
+    // The dry shipper's LN2 charge (an unknown shipper refused first).
+    b.fill("#ch-shipper", "ds-99").await;
+    b.click_nav("#charge-submit").await;
+    assert!(
+        b.exists_now("#charge-error").await,
+        "{}",
+        b.text("main").await
+    );
+    b.fill("#ch-shipper", &shipper).await;
+    b.click_nav("#charge-submit").await;
+    assert!(
+        b.text("#flash-notice").await.contains("charge is recorded"),
+        "{}",
+        b.text("main").await
+    );
+    assert_eq!(value(&b, "#pk-shipper").await, shipper);
     b.fill("#pk-shipment", &shipment).await;
     b.fill("#pk-to", kyoto.site).await;
     b.fill("#pk-units", &scan_text(&p.product_unit)).await;

@@ -78,6 +78,10 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         .route("/ui/shipments", get(cold::shipments_page::<B>))
         .route("/ui/shipments/pack", post(shipment_forms::pack_submit::<B>))
         .route(
+            "/ui/shipments/charge",
+            post(shipment_forms::charge_submit::<B>),
+        )
+        .route(
             "/ui/shipments/dispatch",
             post(shipment_forms::dispatch_submit::<B>),
         )
@@ -706,7 +710,8 @@ mod tests {
         rendered(
             "shipments.html",
             json!({"shipment_id": "s", "shipments_count": "1", "key": "k", "dispatch": true,
-                   "pack": {"site": "cpc", "error": "e", "values": {"shipment": "<b>s</b>", "to_site": "h", "units": "U",
+                   "pack": {"site": "cpc", "error": "e", "charge_error": "c", "charge_shipper": "ds-1",
+                       "values": {"shipment": "<b>s</b>", "to_site": "h", "units": "U",
                        "shipper": "d", "logger": "l", "transit_hours": "6"}},
                    "receive": {"site": "h", "error": "e", "values": {"units": "U", "temperature_c": "-170",
                        "acceptable": "on", "note": "n", "location": "h/pharmacy"}},

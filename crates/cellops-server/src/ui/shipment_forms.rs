@@ -10,8 +10,8 @@ use super::{Ui, error_message, idempotency_headers, render};
 use crate::error::ApiError;
 use crate::json::AppJson;
 use crate::routes::shipments::{
-    AssessBody, CloseBody, InvestigateBody, LoggerUploadBody, PackBody, ReceiveBody, assess, close,
-    dispatch, investigate, pack, receive, upload_logger,
+    AssessBody, CloseBody, InvestigateBody, LoggerUploadBody, PackBody, ReceiveBody, assess,
+    charge, close, dispatch, investigate, pack, receive, upload_logger,
 };
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -118,7 +118,8 @@ pub(crate) fn pack_view(ui: &Ui, typed: Option<&PackForm>, error: Option<String>
         transit_hours: "6".into(),
         ..PackForm::default()
     });
-    json!({"site": ui.site_text(), "values": form, "error": error})
+    json!({"site": ui.site_text(), "values": form, "error": error,
+           "charge_error": null, "charge_shipper": ""})
 }
 
 /// May the user dispatch the shipment shown (packed at a site where they do logistics)?
@@ -514,6 +515,55 @@ pub async fn excursion_submit<B: Backend>(
                     row["typed"] = json!(f);
                     row["error"] = json!(error);
                 }
+            }
+            render(e.status, "shipments.html", &ctx)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ChargeForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub key: String,
+    #[serde(default)]
+    pub shipper: String,
+}
+
+/// Records an LN2 charge of a dry shipper (before it is packed).
+pub async fn charge_submit<B: Backend>(
+    State(state): State<AppState<B>>,
+    ui: Ui,
+    headers: HeaderMap,
+    axum::Form(f): axum::Form<ChargeForm>,
+) -> Response {
+    if let Some(refused) = ui.csrf_refusal(&headers, &f.csrf) {
+        return refused;
+    }
+    let shipper = f.shipper.trim().to_string();
+    let result = charge(
+        State(state.clone()),
+        ui.caller.clone(),
+        idempotency_headers(&f.key),
+        Path(shipper.clone()),
+    )
+    .await;
+    let (status, mut ctx) = super::cold::shipments_context(&state, &ui, "").await;
+    match result {
+        Ok(_) => {
+            ctx["notice"] = json!(format!("{} {shipper}", ui.t("shipment_charged_notice")));
+            if ctx["pack"].is_object() {
+                ctx["pack"]["values"]["shipper"] = json!(shipper);
+            }
+            render(status, "shipments.html", &ctx)
+        }
+        Err(e) => {
+            if ctx["pack"].is_object() {
+                ctx["pack"]["charge_error"] = json!(message(&ui, &e));
+                ctx["pack"]["charge_shipper"] = json!(shipper);
+            } else {
+                ctx["error"] = json!(message(&ui, &e));
             }
             render(e.status, "shipments.html", &ctx)
         }
