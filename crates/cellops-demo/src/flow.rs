@@ -426,26 +426,6 @@ impl Patient {
         Ok(())
     }
 
-    /// A labelled unit for this patient's collection at the hospital (its DIN allocated
-    /// there), for a collection recorded elsewhere (in the web UI).
-    pub async fn collection_unit<B: Backend>(
-        &self,
-        net: &mut Network<B>,
-    ) -> anyhow::Result<String> {
-        let h = self.hospital;
-        let location = format!("{}/room-1", h.site);
-        new_unit(
-            net,
-            h.nurses[0],
-            h.site,
-            Some(&self.subject),
-            COLLECTED_CODE,
-            24 * 60,
-            &location,
-        )
-        .await
-    }
-
     /// The collection of `unit` was recorded elsewhere (in the web UI): the unit goes to
     /// the CPC and the flow goes on from there.
     pub async fn collected_elsewhere<B: Backend>(

@@ -17,7 +17,8 @@ use browser::Browser;
 use cellops_demo::bank::Bank;
 use cellops_demo::flow::{Patient, Product, Scenario, scan_text};
 use cellops_demo::network::{
-    COURIER, CPC, DEWAR, HOSPITALS, Network, OPERATOR, PRODUCT_CODE, QA, QC_ANALYST, demo_epoch,
+    COLLECTED_CODE, COURIER, CPC, DEWAR, HOSPITALS, Network, OPERATOR, PRODUCT_CODE, QA,
+    QC_ANALYST, demo_epoch,
 };
 use cellops_ledger::Backend;
 use cellops_ledger::sqlite::Sqlite;
@@ -168,10 +169,30 @@ async fn an_autologous_order_walks_to_infusion_in_the_browser_and_a_wrong_wristb
         .await
         .unwrap();
 
-    // On the booked day the nurse records the collection on the order's collection form.
+    // On the booked day the nurse registers the collection bag for the patient (a DIN
+    // allocated at the hospital, the unit labelled) on the scan page, then records the
+    // collection on the order's collection form.
     net.advance_to(p.due).await;
-    let collected = p.collection_unit(&mut net).await.unwrap();
     sign_in(&b, nurse).await;
+    b.goto("/ui/scan").await;
+    b.fill("#nu-product", COLLECTED_CODE).await;
+    b.fill("#nu-patient", &subject).await;
+    b.js(
+        "document.querySelector('#nu-expires').value = arguments[0];",
+        vec![json!(net.in_hours(24 * 60)[..16].to_string())],
+    )
+    .await;
+    b.fill("#nu-location", &format!("{}/room-1", kyoto.site))
+        .await;
+    b.click_nav("#new-unit-submit").await;
+    let collected = b
+        .find("#new-unit-code")
+        .await
+        .attr("data-code")
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no unit registered: {}", "#new-unit-code"));
+    assert!(collected.ends_with(COLLECTED_CODE), "{collected}");
     b.goto(&format!("/ui/orders?order={order}")).await;
     b.find("#collection-form").await;
     b.fill("#col-unit", &collected).await;
@@ -681,6 +702,9 @@ async fn an_autologous_order_walks_to_infusion_in_the_browser_and_a_wrong_wristb
 
     // The thaw, signed by the nurse.
     b.fill("#thaw-password", &password_for(nurse)).await;
+    if b.exists_now("#thaw-acknowledge").await {
+        b.click("#thaw-acknowledge").await;
+    }
     b.click_nav("#thaw-submit").await;
     assert!(b.text("#flash-notice").await.contains("thaw"));
     b.find("#order-stage[data-stage='thawed']").await;

@@ -68,6 +68,7 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         .route("/ui/home", get(home::page::<B>))
         .route("/ui/scan", get(scan::page::<B>).post(scan::submit::<B>))
         .route("/ui/scan/handoff", post(scan::handoff::<B>))
+        .route("/ui/scan/unit", post(scan::new_unit::<B>))
         .route("/ui/trace", get(trace::page::<B>))
         .route("/ui/orders", get(orders::page::<B>))
         .route("/ui/batch", get(batch::page::<B>))
@@ -552,7 +553,10 @@ mod tests {
             json!({"steps": [{"value": "ship", "label": "S", "selected": true}],
                    "expected_unit": "<b>x</b>", "location": "", "key": "k", "may_scan": true,
                    "handoff": {"values": {"unit": "U", "from": "nurse", "location": "l", "temperature_c": "",
-                       "acceptable": "on", "note": ""}, "error": "e"}}),
+                       "acceptable": "on", "note": ""}, "error": "e"},
+                   "new_unit_code": "A-B",
+                   "new_unit": {"values": {"product_code": "<b>S</b>", "patient": "", "expires": "",
+                       "location": "l"}, "error": "e"}}),
         );
         assert!(
             html.contains("&lt;b&gt;x&lt;&#x2f;b&gt;") || html.contains("&lt;b&gt;x&lt;/b&gt;"),
@@ -563,6 +567,9 @@ mod tests {
             json!({"steps": [], "expected_unit": "", "location": "", "key": "k", "may_scan": true,
                    "handoff": {"values": {"unit": "", "from": "", "location": "", "temperature_c": "",
                        "acceptable": "", "note": ""}, "error": null},
+                   "new_unit_code": null,
+                   "new_unit": {"values": {"product_code": "", "patient": "", "expires": "",
+                       "location": ""}, "error": null},
                    "outcome": {"kind": "pass", "headline": "h", "detail": "d"}, "scanned_last": "s"}),
         );
         rendered("trace.html", json!({"code": ""}));

@@ -379,6 +379,28 @@ pub struct ThawForm {
     pub user_id: String,
     #[serde(default)]
     pub password: String,
+    /// `on` when the user accepts the e-signature policy with this first signature.
+    #[serde(default)]
+    pub acknowledge: String,
+}
+
+/// Acknowledges the e-signature policy for a first signature when the user ticked it
+/// (`acknowledge = on`); the `Ui` then knows it is acknowledged.
+async fn acknowledge_if_ticked<B: Backend>(
+    state: &AppState<B>,
+    ui: &mut Ui,
+    acknowledge: &str,
+) -> Result<(), ApiError> {
+    if !ui.caller.user.esig_policy_acknowledged && acknowledge == "on" {
+        let _acknowledged = crate::routes::auth::acknowledge_esig_policy(
+            State(state.clone()),
+            HeaderMap::new(),
+            ui.caller.clone(),
+        )
+        .await?;
+        ui.caller.user.esig_policy_acknowledged = true;
+    }
+    Ok(())
 }
 
 /// The order flow's own step due after the collection that the user may sign: the hand-off
@@ -435,17 +457,8 @@ pub async fn step<B: Backend>(
     }
     let order = form.order.trim().to_string();
     let mut ui = ui;
-    if !ui.caller.user.esig_policy_acknowledged && form.acknowledge == "on" {
-        let acknowledged = crate::routes::auth::acknowledge_esig_policy(
-            State(state.clone()),
-            HeaderMap::new(),
-            ui.caller.clone(),
-        )
-        .await;
-        if let Err(e) = acknowledged {
-            return after(&state, &ui, &order, Err(e), "orders_step_recorded").await;
-        }
-        ui.caller.user.esig_policy_acknowledged = true;
+    if let Err(e) = acknowledge_if_ticked(&state, &mut ui, &form.acknowledge).await {
+        return after(&state, &ui, &order, Err(e), "orders_step_recorded").await;
     }
     let site = match context(&state, &ui, &order).await.1["order"]["flow_step"]["site"].as_str() {
         Some(site) => site.to_string(),
@@ -484,6 +497,10 @@ pub async fn thaw<B: Backend>(
         return refused;
     }
     let order = form.order.trim().to_string();
+    let mut ui = ui;
+    if let Err(e) = acknowledge_if_ticked(&state, &mut ui, &form.acknowledge).await {
+        return after(&state, &ui, &order, Err(e), "orders_thawed").await;
+    }
     let body = MilestoneBody {
         site: ui.site_text(),
         milestone: "thawed".to_string(),

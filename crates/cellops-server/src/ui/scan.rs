@@ -49,12 +49,108 @@ fn context<B: Backend>(state: &AppState<B>, ui: &Ui, form: &ScanForm) -> Value {
     ctx["location"] = json!(form.location);
     ctx["key"] = json!(form_key(state));
     ctx["may_scan"] = json!(ui.has_any(&Role::WRITERS));
+    ctx["new_unit"] = json!({"values": NewUnitForm {
+        location: ui.site_text(),
+        ..NewUnitForm::default()
+    }, "error": null});
+    ctx["new_unit_code"] = Value::Null;
     ctx["handoff"] = json!({"values": HandOffForm {
         location: format!("{}/dock", ui.site_text()),
         acceptable: "on".into(),
         ..HandOffForm::default()
     }, "error": null});
     ctx
+}
+
+#[derive(Deserialize, Serialize, Default, Clone)]
+pub struct NewUnitForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub key: String,
+    /// ISBT 128 product code with its division, e.g. `S1000100`.
+    #[serde(default)]
+    pub product_code: String,
+    /// The patient's pseudonymous subject id (autologous material); empty for donor material.
+    #[serde(default)]
+    pub patient: String,
+    /// Expiry, `YYYY-MM-DDTHH:MM` in the user's time zone.
+    #[serde(default)]
+    pub expires: String,
+    #[serde(default)]
+    pub location: String,
+}
+
+/// A new labelled unit at the chosen site: a DIN allocated from the site's sequence
+/// (`POST /api/dins`), the unit registered with its product code, patient, expiry and
+/// location (`POST /api/units`); the page names the new unit's code.
+pub async fn new_unit<B: Backend>(
+    State(state): State<AppState<B>>,
+    ui: Ui,
+    headers: HeaderMap,
+    Form(form): Form<NewUnitForm>,
+) -> Response {
+    if let Some(refused) = ui.csrf_refusal(&headers, &form.csrf) {
+        return refused;
+    }
+    let expires = ui.zone.parse_local(&form.expires).ok_or_else(|| {
+        crate::error::ApiError::bad_request(
+            "expires_at",
+            format!(
+                "{:?} is not a date and time: use YYYY-MM-DDTHH:MM",
+                form.expires.trim()
+            ),
+        )
+    });
+    let product = form.product_code.trim().to_string();
+    let result = match expires {
+        Err(e) => Err(e),
+        Ok(expires_at) => {
+            let allocated = crate::routes::custody::allocate_dins(
+                State(state.clone()),
+                ui.caller.clone(),
+                idempotency_headers(&format!("{}-din", form.key)),
+                AppJson(crate::routes::custody::AllocateBody {
+                    site: ui.site_text(),
+                    count: 1,
+                }),
+            )
+            .await;
+            match allocated.map(|r| r.0["dins"][0].as_str().unwrap_or("").to_string()) {
+                Err(e) => Err(e),
+                Ok(din) => {
+                    let code = format!("{din}-{product}");
+                    crate::routes::custody::create_unit(
+                        State(state.clone()),
+                        ui.caller.clone(),
+                        idempotency_headers(&form.key),
+                        AppJson(crate::routes::custody::UnitBody {
+                            code: code.clone(),
+                            patient: Some(form.patient.trim().to_string())
+                                .filter(|p| !p.is_empty()),
+                            expires_at,
+                            site: ui.site_text(),
+                            location: form.location.trim().to_string(),
+                        }),
+                    )
+                    .await
+                    .map(|_| code)
+                }
+            }
+        }
+    };
+    let mut ctx = context(&state, &ui, &ScanForm::default());
+    match result {
+        Ok(code) => {
+            ctx["notice"] = json!(ui.t("new_unit_registered"));
+            ctx["new_unit_code"] = json!(code);
+            render(StatusCode::OK, "scan.html", &ctx)
+        }
+        Err(e) => {
+            ctx["new_unit"] = json!({"values": form, "error": error_message(ui.lang, &e)});
+            render(e.status, "scan.html", &ctx)
+        }
+    }
 }
 
 #[derive(Deserialize, Serialize, Default, Clone)]
