@@ -474,7 +474,7 @@ pub async fn suggest<B: Backend>(
 }
 
 /// Who handles storage.
-const STORAGE_ROLES: [Role; 4] = [
+pub(crate) const STORAGE_ROLES: [Role; 4] = [
     Role::Operator,
     Role::Logistics,
     Role::QcAnalyst,

@@ -33,7 +33,7 @@ fn time(lang: Lang, zone: Zone, v: &Value) -> Option<String> {
     v.as_str().map(|t| lang.format_time_text_in(zone, t))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Default)]
 pub struct StorageQuery {
     #[serde(default)]
     pub storage: String,
@@ -49,15 +49,28 @@ pub async fn storage_page<B: Backend>(
     ui: Ui,
     Query(q): Query<StorageQuery>,
 ) -> Response {
+    let (status, ctx) = storage_context(&state, &ui, &q).await;
+    render(status, "storage.html", &ctx)
+}
+
+/// The storage page's context: the map, one box (when `q` names it) and the put-away form
+/// for those who handle storage at the chosen site (`ui/storage_forms.rs`).
+pub(crate) async fn storage_context<B: Backend>(
+    state: &AppState<B>,
+    ui: &Ui,
+    q: &StorageQuery,
+) -> (StatusCode, Value) {
     let mut ctx = ui.context("/ui/storage", "storage_title");
     ctx["storages"] = json!([]);
     ctx["box_view"] = Value::Null;
+    ctx["key"] = json!(super::form_key(state));
+    ctx["put_away"] = super::storage_forms::put_away_view(ui, None, None);
     // The API syncs and decides which storages the user may see.
     let listed = match api_storage(State(state.clone()), ui.caller.clone()).await {
         Ok(l) => l.0,
         Err(e) => {
             ctx["error"] = json!(error_message(ui.lang, &e));
-            return render(e.status, "storage.html", &ctx);
+            return (e.status, ctx);
         }
     };
     let visible: Vec<String> = listed["storages"]
@@ -140,7 +153,7 @@ pub async fn storage_page<B: Backend>(
         ctx["box_view"] = json!(view);
     }
     ctx["storages"] = json!(storages);
-    render(StatusCode::OK, "storage.html", &ctx)
+    (StatusCode::OK, ctx)
 }
 
 #[derive(Deserialize)]

@@ -33,6 +33,7 @@ mod release;
 mod scan;
 mod schedule;
 mod shipment_forms;
+mod storage_forms;
 mod trace;
 mod training;
 
@@ -73,6 +74,10 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         .route("/ui/orders", get(orders::page::<B>))
         .route("/ui/batch", get(batch::page::<B>))
         .route("/ui/storage", get(cold::storage_page::<B>))
+        .route(
+            "/ui/storage/put-away",
+            post(storage_forms::put_away_submit::<B>),
+        )
         .route("/ui/schedule", get(schedule::page::<B>))
         .route("/ui/bookings", get(bookings::page::<B>))
         .route("/ui/bookings/book", post(bookings::book::<B>))
@@ -708,7 +713,9 @@ mod tests {
         );
         rendered(
             "storage.html",
-            json!({"box_view": {"storage": "d", "rack": 1, "box": 2, "columns": 9, "slots": [
+            json!({"key": "k", "put_away": {"values": {"unit": "<b>u</b>", "position": "d/R1/B1/P1"},
+                      "errors": {"unit": "e", "position": "p", "general": "g"}},
+                   "box_view": {"storage": "d", "rack": 1, "box": 2, "columns": 9, "slots": [
                       {"slot": 1, "unit": "U", "patient": null, "expires": "e", "limit": "l"}, {"slot": 2, "unit": null}]},
                    "storages": [{"storage": "d", "kind": "k", "site": "cpc", "slots_per_box": 81, "occupied": "1",
                       "capacity": "2", "alarm": {"kind": "a", "since": "s"}, "reading": {"temperature": "t", "at": "a"},

@@ -13,6 +13,7 @@ mod bookings;
 mod browser;
 mod orders;
 mod screens;
+mod storage_forms;
 
 use support::{PASSWORD, TestApp};
 

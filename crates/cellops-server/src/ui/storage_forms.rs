@@ -1,0 +1,152 @@
+//! The storage screen's put-away form: the unit label and the position label (freezer or
+//! dewar → rack → box → position, `dewar-01/R2/B3/P5`) scanned or typed, put away through
+//! the storage API's own handler (`POST /api/storage/put-away`): the same custody store
+//! scan, qualification check and position checks; a refusal (recorded by the API) is shown
+//! at the field it concerns with everything typed kept.
+
+use super::cold::{StorageQuery, storage_context};
+use super::i18n::Lang;
+use super::{Ui, error_message, idempotency_headers, render};
+use crate::error::ApiError;
+use crate::json::AppJson;
+use crate::routes::storage::{PutAwayBody, STORAGE_ROLES, put_away};
+use crate::state::AppState;
+use axum::Form;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use cellops_ledger::Backend;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+#[derive(Deserialize, Serialize, Default, Clone)]
+pub struct PutAwayForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub key: String,
+    /// The unit label as scanned (or `DIN-PRODUCT`).
+    #[serde(default)]
+    pub unit: String,
+    /// The position label as scanned (`dewar-01/R2/B3/P5`).
+    #[serde(default)]
+    pub position: String,
+}
+
+/// The form field an API error of the put-away points at. The API names the position for
+/// every storage refusal; a unit already stored or expired is about the unit scanned.
+fn error_field(e: &ApiError) -> &'static str {
+    if matches!(e.code, "already_stored" | "expired") {
+        return "unit";
+    }
+    match e.field.as_deref() {
+        Some("scanned_unit") => "unit",
+        Some("scanned_position" | "expected_position") => "position",
+        _ => "general",
+    }
+}
+
+/// The message at the field: the API's sentence in English (its `field: ` prefix left out),
+/// the translated rule (or the field's hint) in Japanese.
+fn field_message(lang: Lang, e: &ApiError, field: &str) -> String {
+    match lang {
+        Lang::En if field == "general" => error_message(lang, e),
+        Lang::En => {
+            let prefix = e.field.as_deref().map(|f| format!("{f}: "));
+            prefix
+                .and_then(|p| e.message.strip_prefix(&p).map(str::to_string))
+                .unwrap_or_else(|| e.message.clone())
+        }
+        Lang::Ja => {
+            let texts = lang.texts();
+            let by_rule = (!matches!(e.code, "invalid" | "invalid_field"))
+                .then(|| texts.get(&format!("form_err_{}", e.code)))
+                .flatten();
+            by_rule
+                .or_else(|| texts.get(&format!("form_err_storage_{field}")))
+                .cloned()
+                .unwrap_or_else(|| {
+                    error_message(lang, &ApiError::new(e.status, e.code, ""))
+                        .trim_end_matches(':')
+                        .trim_end_matches(": ")
+                        .trim()
+                        .to_string()
+                })
+        }
+    }
+}
+
+/// The put-away form for the page (`null` for those who do not handle storage at the chosen
+/// site): what was typed and the error at its field.
+pub(crate) fn put_away_view(
+    ui: &Ui,
+    typed: Option<&PutAwayForm>,
+    error: Option<&ApiError>,
+) -> Value {
+    if !ui.has_any(&STORAGE_ROLES) {
+        return Value::Null;
+    }
+    let mut errors = json!({"unit": null, "position": null, "general": null});
+    if let Some(e) = error {
+        let field = error_field(e);
+        errors[field] = json!(field_message(ui.lang, e, field));
+    }
+    json!({"values": typed.cloned().unwrap_or_default(), "errors": errors})
+}
+
+/// Puts a unit away at the chosen site; on success the box with the unit is shown.
+pub async fn put_away_submit<B: Backend>(
+    State(state): State<AppState<B>>,
+    ui: Ui,
+    headers: HeaderMap,
+    Form(form): Form<PutAwayForm>,
+) -> Response {
+    if let Some(refused) = ui.csrf_refusal(&headers, &form.csrf) {
+        return refused;
+    }
+    let position = form.position.trim().to_string();
+    let result = put_away(
+        State(state.clone()),
+        ui.caller.clone(),
+        idempotency_headers(&form.key),
+        AppJson(PutAwayBody {
+            site: ui.site_text(),
+            scanned_unit: form.unit.trim().to_string(),
+            scanned_position: position.clone(),
+            expected_position: None,
+        }),
+    )
+    .await;
+    match result {
+        Ok(answer) => {
+            let stored =
+                cellops_cold::Position::parse(answer.0["position"].as_str().unwrap_or(&position))
+                    .ok();
+            let q = StorageQuery {
+                storage: stored
+                    .as_ref()
+                    .map(|p| p.storage().as_str().to_string())
+                    .unwrap_or_default(),
+                rack: stored.as_ref().map(|p| p.rack()),
+                r#box: stored.as_ref().map(|p| p.r#box()),
+            };
+            let (status, mut ctx) = storage_context(&state, &ui, &q).await;
+            if status == StatusCode::OK {
+                ctx["notice"] = json!(format!(
+                    "{} {} → {}",
+                    ui.t("putaway_recorded"),
+                    answer.0["unit"].as_str().unwrap_or(""),
+                    answer.0["position"].as_str().unwrap_or(&position)
+                ));
+            }
+            render(status, "storage.html", &ctx)
+        }
+        Err(e) => {
+            let (_, mut ctx) = storage_context(&state, &ui, &StorageQuery::default()).await;
+            let mut typed = form.clone();
+            typed.csrf.clear();
+            ctx["put_away"] = put_away_view(&ui, Some(&typed), Some(&e));
+            render(e.status, "storage.html", &ctx)
+        }
+    }
+}
