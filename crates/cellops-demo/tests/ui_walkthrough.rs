@@ -868,7 +868,7 @@ async fn an_autologous_order_walks_to_infusion_in_the_browser_and_a_wrong_wristb
     assert!(!overflow, "the batch page is wider than 1024 px: {sizes}");
 
     // The storage map: the CPC's dewar, racks of boxes, a box's positions, with a unit put
-    // away at R2/B3/P5 through the storage API.
+    // away at R2/B3/P5 on the storage screen's form.
     let din = net
         .post(
             "a DIN",
@@ -891,14 +891,13 @@ async fn an_autologous_order_walks_to_infusion_in_the_browser_and_a_wrong_wristb
     )
     .await
     .unwrap();
-    net.post(
-        "put it away",
-        OPERATOR,
-        "/api/storage/put-away",
-        json!({"site": CPC, "scanned_unit": scan_text(&stored), "scanned_position": format!("{DEWAR}/R2/B3/P5")}),
-    )
-    .await
-    .unwrap();
+    // Put away on the storage screen: unit label and position label scanned.
+    b.click_nav("nav a[href='/ui/storage']").await;
+    b.fill("#pa-unit", &scan_text(&stored)).await;
+    b.fill("#pa-position", &format!("{DEWAR}/R2/B3/P5")).await;
+    b.click_nav("#putaway-submit").await;
+    let notice = b.text("#flash-notice").await;
+    assert!(notice.contains(&stored), "{notice}");
     b.click_nav("nav a[href='/ui/storage']").await;
     b.find("section.storage").await;
     let occupied = b.text("section.storage .storage-occupancy").await;
