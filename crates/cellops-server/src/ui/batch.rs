@@ -497,7 +497,9 @@ pub(crate) async fn context<B: cellops_ledger::Backend>(
     ctx["batch"] = json!(batch);
     ctx["view"] = Value::Null;
     ctx["key"] = json!(super::form_key(state));
+    ctx["open"] = Value::Null;
     if batch.is_empty() {
+        ctx["open"] = super::batch_open::form_view(state, ui, &Default::default());
         return (StatusCode::OK, ctx);
     }
     ctx["back"] = json!(format!("/ui/batch?batch={}", urlencode(batch)));

@@ -17,6 +17,7 @@ mod admin;
 mod assets;
 mod audit;
 mod batch;
+mod batch_open;
 mod batch_steps;
 pub mod bookings;
 mod cold;
@@ -105,6 +106,7 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         )
         .route("/ui/batch/confirm", post(batch::confirm::<B>))
         .route("/ui/batch/start", post(batch_steps::start::<B>))
+        .route("/ui/batch/open", post(batch_open::open::<B>))
         .route("/ui/batch/results", post(batch_steps::results::<B>))
         .route("/ui/batch/decide", post(batch_steps::decide::<B>))
         .route("/ui/orders/thaw", post(orders::thaw::<B>))
@@ -704,7 +706,20 @@ mod tests {
                    "bedside_form": {"location": "h/ward/1"}, "order": order}),
         );
         assert!(html.contains("&lt;i&gt;d&lt;"), "{html}");
-        rendered("batch.html", json!({"batch": "", "view": null, "key": "k"}));
+        rendered(
+            "batch.html",
+            json!({"batch": "", "view": null, "key": "k", "open": null}),
+        );
+        let open = rendered(
+            "batch.html",
+            json!({"batch": "", "view": null, "key": "k", "open": {
+                "recipes": [{"value": "p/1.0.0", "label": "<b>P", "selected": true}],
+                "batch_id": "", "device": "", "starting_unit": "u", "harvest_product_code": "",
+                "shelf_life_hours": "", "errors": {"recipe": null, "batch_id": null, "device": null,
+                    "starting_unit": "s", "harvest_product_code": null, "shelf_life_hours": null,
+                    "general": null}}}),
+        );
+        assert!(open.contains("&lt;b&gt;P"), "{open}");
         rendered("schedule.html", json!({"gantt": null, "resources": []}));
         rendered(
             "schedule.html",
@@ -791,7 +806,7 @@ mod tests {
         }
         let html = rendered(
             "batch.html",
-            json!({"batch": "b-1", "key": "k", "view": view}),
+            json!({"batch": "b-1", "key": "k", "view": view, "open": null}),
         );
         assert!(
             html.contains("&lt;b&gt;P"),

@@ -20,7 +20,7 @@ const PRIME_COURSES: &[&str] = &[
     "adv-cryopreservation-transport",
 ];
 
-fn trained_for_prime(app: &TestApp) {
+pub(crate) fn trained_for_prime(app: &TestApp) {
     tokio::task::block_in_place(|| {
         let trainee = cellops_training::demo::DemoTrainee {
             user: "op",
