@@ -585,6 +585,7 @@ pub(crate) async fn context<B: cellops_ledger::Backend>(
             json!({"code": code, "label": label(ui.lang, "batch_fault_", code), "at": f["at"]}),
         );
     }
+    let site = status["site"].as_str().unwrap_or("");
     let deviations: Vec<Value> = status["deviations"]
         .as_array()
         .into_iter()
@@ -597,11 +598,12 @@ pub(crate) async fn context<B: cellops_ledger::Backend>(
                    "source": label(ui.lang, "batch_source_", kind),
                    "step": d["source"]["step"],
                    "hold": d["hold"], "blocks_release": d["blocks_release"],
-                   "opened_at": rfc_value(ui, &d["opened_at"])})
+                   "opened_at": rfc_value(ui, &d["opened_at"]),
+                   "action": super::batch_deviations::action(ui, site, st),
+                   "root_cause": "", "capa": "", "error": null})
         })
         .collect();
     let st = status["status"].as_str().unwrap_or("");
-    let site = status["site"].as_str().unwrap_or("");
     let on_hold = status["on_hold_by"]
         .as_array()
         .is_some_and(|held| !held.is_empty());

@@ -17,6 +17,7 @@ mod admin;
 mod assets;
 mod audit;
 mod batch;
+mod batch_deviations;
 mod batch_open;
 mod batch_steps;
 pub mod bookings;
@@ -107,6 +108,7 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         .route("/ui/batch/confirm", post(batch::confirm::<B>))
         .route("/ui/batch/start", post(batch_steps::start::<B>))
         .route("/ui/batch/open", post(batch_open::open::<B>))
+        .route("/ui/batch/deviation", post(batch_deviations::act::<B>))
         .route("/ui/batch/results", post(batch_steps::results::<B>))
         .route("/ui/batch/decide", post(batch_steps::decide::<B>))
         .route("/ui/orders/thaw", post(orders::thaw::<B>))
@@ -772,7 +774,8 @@ mod tests {
             (
                 "deviations",
                 json!([{"id": "d-1", "state": "Open", "state_label": "o", "source": "s",
-                                  "step": null, "hold": true, "blocks_release": true, "opened_at": "t"}]),
+                                  "step": null, "hold": true, "blocks_release": true, "opened_at": "t",
+                                  "action": "capa", "root_cause": "<i>r", "capa": "", "error": "e"}]),
             ),
             (
                 "phases",

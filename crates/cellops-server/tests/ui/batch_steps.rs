@@ -41,7 +41,7 @@ pub(crate) fn trained_for_prime(app: &TestApp) {
 }
 
 /// The shipped PRIME CAR-T recipe approved by QA, and batch `b-1` started by `op`.
-async fn started_batch(app: &TestApp) {
+pub(crate) async fn started_batch(app: &TestApp) {
     let op = app.login("op").await;
     let qa = app.login("qa").await;
     let r = app

@@ -8,6 +8,7 @@
 #[path = "../it/support.rs"]
 mod support;
 
+mod batch_deviations;
 mod batch_open;
 mod batch_steps;
 mod bookings;
