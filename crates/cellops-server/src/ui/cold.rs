@@ -65,6 +65,7 @@ pub(crate) async fn storage_context<B: Backend>(
     ctx["box_view"] = Value::Null;
     ctx["key"] = json!(super::form_key(state));
     ctx["put_away"] = super::storage_forms::put_away_view(ui, None, None);
+    ctx["retrieve"] = super::storage_forms::retrieve_view(ui, None, None);
     // The API syncs and decides which storages the user may see.
     let listed = match api_storage(State(state.clone()), ui.caller.clone()).await {
         Ok(l) => l.0,

@@ -80,6 +80,10 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
             "/ui/storage/put-away",
             post(storage_forms::put_away_submit::<B>),
         )
+        .route(
+            "/ui/storage/retrieve",
+            post(storage_forms::retrieve_submit::<B>),
+        )
         .route("/ui/schedule", get(schedule::page::<B>))
         .route("/ui/bookings", get(bookings::page::<B>))
         .route("/ui/bookings/book", post(bookings::book::<B>))
@@ -732,6 +736,9 @@ mod tests {
             "storage.html",
             json!({"key": "k", "put_away": {"values": {"unit": "<b>u</b>", "position": "d/R1/B1/P1"},
                       "errors": {"unit": "e", "position": "p", "general": "g"}},
+                   "retrieve": {"values": {"unit": "u", "position": "d/R1/B1/P1", "purpose": "use", "fefo_override": "<i>r</i>"},
+                      "purposes": [{"value": "use", "label": "Use", "selected": true}],
+                      "errors": {"unit": "e", "position": "p", "purpose": null, "fefo_override": "f", "general": "g"}},
                    "box_view": {"storage": "d", "rack": 1, "box": 2, "columns": 9, "slots": [
                       {"slot": 1, "unit": "U", "patient": null, "expires": "e", "limit": "l"}, {"slot": 2, "unit": null}]},
                    "storages": [{"storage": "d", "kind": "k", "site": "cpc", "slots_per_box": 81, "occupied": "1",

@@ -203,3 +203,92 @@ async fn an_operator_puts_a_unit_away_by_scan_and_wrong_positions_or_units_are_r
     check_page(&b, "storage-putaway-ja").await;
     assert_eq!(app.count("storage.put_away"), 1);
 }
+
+async fn retrieve(b: &Browser, unit: &str, position: &str, purpose: &str) {
+    b.goto("/ui/storage").await;
+    b.fill("#rt-unit", unit).await;
+    b.fill("#rt-position", position).await;
+    b.js(
+        "document.querySelector('#rt-purpose').value = arguments[0];",
+        vec![json!(purpose)],
+    )
+    .await;
+    b.click_nav("#retrieve-submit").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_retrieves_a_unit_by_scan_and_a_wrong_position_is_refused_at_its_field() {
+    let Served { app, base } = serve().await;
+    dewar(&app).await;
+    let made = units(&app).await;
+    trained_in_storage(&app, "op");
+    let op = app.login("op").await;
+    for ((_, label), position) in made.iter().zip(["dewar-01/R1/B1/P1", "dewar-01/R1/B1/P2"]) {
+        let r = app
+            .post(
+                "/api/storage/put-away",
+                json!({"site": "cpc", "scanned_unit": label, "scanned_position": position}),
+                &op,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    let b = Browser::start(&base).await;
+    b.login("op").await;
+    b.goto("/ui/storage").await;
+    check_page(&b, "storage-retrieve").await;
+
+    // The first unit scanned at the second unit's position: refused at the position,
+    // recorded as a refused scan, nothing retrieved, what was typed kept.
+    retrieve(&b, &made[0].1, "dewar-01/R1/B1/P2", "transfer").await;
+    let err = b.text("#rt-err-position").await;
+    assert!(err.contains("P2") || err.contains("position"), "{err}");
+    assert!(!b.exists_now("#rt-err-unit").await);
+    assert_eq!(value(&b, "#rt-unit").await, made[0].1);
+    assert_eq!(value(&b, "#rt-position").await, "dewar-01/R1/B1/P2");
+    assert_eq!(value(&b, "#rt-purpose").await, "transfer");
+    assert_eq!(app.count("storage.retrieved"), 0);
+    assert_eq!(app.count("storage.scan_refused"), 1);
+
+    // Retrieved from its own position: the box shows the position free, the other unit kept.
+    retrieve(&b, &made[0].1, "dewar-01/R1/B1/P1", "transfer").await;
+    let notice = b.text("#flash-notice").await;
+    assert!(notice.contains(&made[0].0), "{notice}");
+    assert!(
+        b.text("#storage-box li.slot[data-slot='1']")
+            .await
+            .contains("free")
+    );
+    assert!(
+        b.text("#storage-box li.slot[data-slot='2']")
+            .await
+            .contains(&made[1].0)
+    );
+    assert_eq!(app.count("storage.retrieved"), 1);
+    let listed = app.get("/api/storage", &op).await;
+    assert_eq!(
+        listed.body["storages"][0]["occupied"], 1,
+        "{:?}",
+        listed.body
+    );
+
+    // In Japanese: retrieving it again is refused at the unit (not stored), no English.
+    b.find("#lang-select option[value='ja']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.find("html[lang='ja'] #retrieve-form").await;
+    retrieve(&b, &made[0].1, "dewar-01/R1/B1/P1", "use").await;
+    b.find("html[lang='ja'] #rt-err-unit").await;
+    let main = b.text("main").await;
+    for text in english_only_texts() {
+        assert!(
+            !main.contains(text.as_str()),
+            "English {text:?} on the Japanese storage page: {main}"
+        );
+    }
+    assert!(b.text("#rt-err-unit").await.contains("製品"), "{main}");
+    check_page(&b, "storage-retrieve-ja").await;
+    assert_eq!(app.count("storage.retrieved"), 1);
+}
