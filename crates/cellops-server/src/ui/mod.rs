@@ -72,6 +72,7 @@ pub fn router<B: Backend>() -> Router<AppState<B>> {
         .route("/ui/scan", get(scan::page::<B>).post(scan::submit::<B>))
         .route("/ui/scan/handoff", post(scan::handoff::<B>))
         .route("/ui/scan/unit", post(scan::new_unit::<B>))
+        .route("/ui/scan/derive", post(scan::derive::<B>))
         .route("/ui/trace", get(trace::page::<B>))
         .route("/ui/orders", get(orders::page::<B>))
         .route("/ui/batch", get(batch::page::<B>))
@@ -569,7 +570,10 @@ mod tests {
                        "acceptable": "on", "note": ""}, "error": "e"},
                    "new_unit_code": "A-B",
                    "new_unit": {"values": {"product_code": "<b>S</b>", "patient": "", "expires": "",
-                       "location": "l"}, "error": "e"}}),
+                       "location": "l"}, "error": "e"},
+                   "derive": {"values": {"operation": "aliquot", "parents": "<b>P</b>", "children": "C",
+                       "expires": "", "reagent_lots": "", "location": "l"}, "error": "e",
+                       "made": ["<i>C</i>"]}}),
         );
         assert!(
             html.contains("&lt;b&gt;x&lt;&#x2f;b&gt;") || html.contains("&lt;b&gt;x&lt;/b&gt;"),
@@ -583,6 +587,8 @@ mod tests {
                    "new_unit_code": null,
                    "new_unit": {"values": {"product_code": "", "patient": "", "expires": "",
                        "location": ""}, "error": null},
+                   "derive": {"values": {"operation": "formulate", "parents": "", "children": "",
+                       "expires": "", "reagent_lots": "", "location": ""}, "error": null, "made": null},
                    "outcome": {"kind": "pass", "headline": "h", "detail": "d"}, "scanned_last": "s"}),
         );
         rendered("trace.html", json!({"code": ""}));

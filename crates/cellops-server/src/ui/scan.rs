@@ -54,6 +54,11 @@ fn context<B: Backend>(state: &AppState<B>, ui: &Ui, form: &ScanForm) -> Value {
         ..NewUnitForm::default()
     }, "error": null});
     ctx["new_unit_code"] = Value::Null;
+    ctx["derive"] = json!({"values": DeriveForm {
+        operation: "formulate".into(),
+        location: ui.site_text(),
+        ..DeriveForm::default()
+    }, "error": null, "made": null});
     ctx["handoff"] = json!({"values": HandOffForm {
         location: format!("{}/dock", ui.site_text()),
         acceptable: "on".into(),
@@ -285,4 +290,114 @@ pub async fn submit<B: Backend>(
         }
     };
     render(status, "scan.html", &ctx)
+}
+
+/// The derivation form: units made from units (formulate, aliquot, split, pool, sample),
+/// codes scanned one per line.
+#[derive(Deserialize, Serialize, Default, Clone)]
+pub struct DeriveForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub key: String,
+    #[serde(default)]
+    pub operation: String,
+    /// The parent units, one code per line.
+    #[serde(default)]
+    pub parents: String,
+    /// The child units, one code per line.
+    #[serde(default)]
+    pub children: String,
+    /// The children's expiry, `YYYY-MM-DDTHH:MM` in the user's time zone.
+    #[serde(default)]
+    pub expires: String,
+    /// Reagent lots used, one per line.
+    #[serde(default)]
+    pub reagent_lots: String,
+    #[serde(default)]
+    pub location: String,
+}
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Makes child units from parent units through the custody API's derive handler
+/// (`POST /api/units/derive`): the same rules (custody, expiry, the site's roles), the
+/// reagent lots recorded for recall. A refusal shows the form again as typed.
+pub async fn derive<B: Backend>(
+    State(state): State<AppState<B>>,
+    ui: Ui,
+    headers: HeaderMap,
+    Form(form): Form<DeriveForm>,
+) -> Response {
+    if let Some(refused) = ui.csrf_refusal(&headers, &form.csrf) {
+        return refused;
+    }
+    let bad = |field: &str, message: String| crate::error::ApiError::bad_request(field, message);
+    let operation = serde_json::from_value::<cellops_custody::Derivation>(json!(form.operation))
+        .map_err(|_| {
+            bad(
+                "operation",
+                format!(
+                    "{:?} is not an operation: choose formulate, aliquot, split, pool or sample",
+                    form.operation
+                ),
+            )
+        });
+    let expires = ui.zone.parse_local(&form.expires).ok_or_else(|| {
+        bad(
+            "expires_at",
+            format!(
+                "{:?} is not a date and time: use YYYY-MM-DDTHH:MM",
+                form.expires.trim()
+            ),
+        )
+    });
+    let children = lines(&form.children);
+    let result = match (operation, expires) {
+        (Err(e), _) | (_, Err(e)) => Err(e),
+        (Ok(_), Ok(_)) if children.is_empty() => Err(bad(
+            "children",
+            "no child unit: scan or type each new unit's code, one per line".into(),
+        )),
+        (Ok(operation), Ok(expires_at)) => crate::routes::custody::derive(
+            State(state.clone()),
+            ui.caller.clone(),
+            idempotency_headers(&form.key),
+            AppJson(crate::routes::custody::DeriveBody {
+                operation,
+                parents: lines(&form.parents),
+                children: children
+                    .iter()
+                    .map(|code| crate::routes::custody::ChildBody {
+                        code: code.clone(),
+                        expires_at,
+                    })
+                    .collect(),
+                reagent_lots: lines(&form.reagent_lots),
+                site: ui.site_text(),
+                location: form.location.trim().to_string(),
+            }),
+        )
+        .await
+        .map(|_| children.clone()),
+    };
+    let mut ctx = context(&state, &ui, &ScanForm::default());
+    match result {
+        Ok(made) => {
+            ctx["notice"] = json!(ui.t("derive_done"));
+            ctx["derive"]["made"] = json!(made);
+            render(StatusCode::OK, "scan.html", &ctx)
+        }
+        Err(e) => {
+            ctx["derive"] =
+                json!({"values": form, "error": error_message(ui.lang, &e), "made": null});
+            render(e.status, "scan.html", &ctx)
+        }
+    }
 }

@@ -13,6 +13,7 @@ mod batch_open;
 mod batch_steps;
 mod bookings;
 mod browser;
+mod derive;
 mod orders;
 mod screens;
 mod storage_forms;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 /// Allocates `count` DINs at cpc and registers each as a unit held by `op`; returns the
 /// unit codes (DIN + product code) and the DINs.
-async fn units(app: &TestApp, count: u32) -> Vec<(String, String)> {
+pub(crate) async fn units(app: &TestApp, count: u32) -> Vec<(String, String)> {
     let op = app.login("op").await;
     let r = app
         .post("/api/dins", json!({"site": "cpc", "count": count}), &op)
@@ -36,7 +36,7 @@ async fn units(app: &TestApp, count: u32) -> Vec<(String, String)> {
 
 /// Gives `user` the custody-handling qualification (the basic GMP course): custody scans
 /// need it.
-fn trained_in_custody(app: &crate::support::TestApp, user: &'static str) {
+pub(crate) fn trained_in_custody(app: &crate::support::TestApp, user: &'static str) {
     tokio::task::block_in_place(|| {
         use cellops_domain::Clock;
         let trainee = cellops_training::demo::DemoTrainee {
