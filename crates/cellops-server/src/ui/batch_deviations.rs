@@ -5,8 +5,7 @@
 //! The API decides the roles, the order of the states and the signature; a refusal is shown
 //! on the deviation's form with what was typed kept.
 
-use super::i18n::Lang;
-use super::{Ui, error_message, idempotency_headers, render};
+use super::{Ui, form_error, idempotency_headers, render};
 use crate::error::ApiError;
 use crate::json::AppJson;
 use crate::routes::batch::{CapaBody, SignatureBody, close_deviation, define_capa, investigate};
@@ -56,19 +55,6 @@ pub struct DeviationForm {
     pub user_id: String,
     #[serde(default)]
     pub password: String,
-}
-
-/// A refusal's message in the user's language (the API's sentence in English only).
-fn message(ui: &Ui, e: &ApiError) -> String {
-    match ui.lang {
-        Lang::En => error_message(ui.lang, e),
-        Lang::Ja => ui
-            .lang
-            .texts()
-            .get(&format!("form_err_{}", e.code))
-            .cloned()
-            .unwrap_or_else(|| error_message(ui.lang, &ApiError::new(e.status, e.code, ""))),
-    }
 }
 
 /// Investigates, records the CAPA, or closes the deviation with QA's e-signature.
@@ -131,9 +117,9 @@ pub async fn act<B: cellops_ledger::Backend>(
                 Some(d) => {
                     d["root_cause"] = json!(f.root_cause);
                     d["capa"] = json!(f.capa);
-                    d["error"] = json!(message(&ui, &e));
+                    d["error"] = json!(form_error(&ui, &e));
                 }
-                None => ctx["error"] = json!(message(&ui, &e)),
+                None => ctx["error"] = json!(form_error(&ui, &e)),
             }
             render(e.status, "batch.html", &ctx)
         }

@@ -10,7 +10,7 @@
 //! shown again after a refusal.
 
 use super::i18n::Lang;
-use super::{Ui, error_message, idempotency_headers, render};
+use super::{Ui, form_error, idempotency_headers, render};
 use crate::error::ApiError;
 use crate::json::AppJson;
 use crate::routes::batch::{
@@ -201,9 +201,9 @@ pub async fn decide<B: cellops_ledger::Backend>(
             {
                 Some(form) => {
                     form.insert("typed".into(), json!(typed));
-                    form.insert("error".into(), json!(message(&ui, &e)));
+                    form.insert("error".into(), json!(form_error(&ui, &e)));
                 }
-                None => ctx["error"] = json!(message(&ui, &e)),
+                None => ctx["error"] = json!(form_error(&ui, &e)),
             }
             render(e.status, "batch.html", &ctx)
         }
@@ -216,19 +216,6 @@ type Fields = BTreeMap<String, String>;
 
 fn field<'a>(f: &'a Fields, name: &str) -> &'a str {
     f.get(name).map(String::as_str).unwrap_or("")
-}
-
-/// A refusal's message in the user's language (the API's sentence in English only).
-fn message(ui: &Ui, e: &ApiError) -> String {
-    match ui.lang {
-        Lang::En => error_message(ui.lang, e),
-        Lang::Ja => ui
-            .lang
-            .texts()
-            .get(&format!("form_err_{}", e.code))
-            .cloned()
-            .unwrap_or_else(|| error_message(ui.lang, &ApiError::new(e.status, e.code, ""))),
-    }
 }
 
 /// Starts the due step with the lots typed.
@@ -368,13 +355,13 @@ fn keep_typed(
                 row["value"] = json!(v);
             }
             if named.as_deref() == Some(name.as_str()) {
-                row["error"] = json!(message(ui, e));
+                row["error"] = json!(form_error(ui, e));
                 placed = true;
             }
         }
     }
     if !placed {
-        form.insert("error".into(), json!(message(ui, e)));
+        form.insert("error".into(), json!(form_error(ui, e)));
     }
 }
 

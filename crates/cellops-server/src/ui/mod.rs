@@ -514,6 +514,20 @@ pub(crate) fn error_message(lang: Lang, e: &ApiError) -> String {
     }
 }
 
+/// A form's refusal in the user's language: the API's sentence in English; in Japanese the
+/// translated rule (`form_err_<code>`), else the translated heading of the error.
+pub(crate) fn form_error(ui: &Ui, e: &ApiError) -> String {
+    match ui.lang {
+        Lang::En => error_message(ui.lang, e),
+        Lang::Ja => ui
+            .lang
+            .texts()
+            .get(&format!("form_err_{}", e.code))
+            .cloned()
+            .unwrap_or_else(|| error_message(ui.lang, &ApiError::new(e.status, e.code, ""))),
+    }
+}
+
 /// Headers for calling an API handler from a form: the form's one-time key becomes the
 /// `Idempotency-Key`, so a double-submitted form records once.
 pub(crate) fn idempotency_headers(key: &str) -> HeaderMap {

@@ -6,7 +6,7 @@
 //! The API decides (roles, the shipper's charge and qualification, the logger, custody);
 //! a refusal is shown on the form with everything typed kept.
 
-use super::{Ui, error_message, idempotency_headers, render};
+use super::{Ui, form_error, idempotency_headers, render};
 use crate::error::ApiError;
 use crate::json::AppJson;
 use crate::routes::shipments::{
@@ -92,19 +92,6 @@ fn number(field: &str, text: &str) -> Result<Option<f64>, ApiError> {
                 )
                 .field(field)
             }),
-    }
-}
-
-/// A refusal's message: the API's sentence in English, the translated rule in Japanese.
-fn message(ui: &Ui, e: &ApiError) -> String {
-    match ui.lang {
-        super::i18n::Lang::En => error_message(ui.lang, e),
-        super::i18n::Lang::Ja => ui
-            .lang
-            .texts()
-            .get(&format!("form_err_{}", e.code))
-            .cloned()
-            .unwrap_or_else(|| error_message(ui.lang, &ApiError::new(e.status, e.code, ""))),
     }
 }
 
@@ -211,7 +198,7 @@ pub async fn pack_submit<B: Backend>(
         }
         Err(e) => {
             let (_, mut ctx) = super::cold::shipments_context(&state, &ui, "").await;
-            ctx["pack"] = pack_view(&ui, Some(&f), Some(message(&ui, &e)));
+            ctx["pack"] = pack_view(&ui, Some(&f), Some(form_error(&ui, &e)));
             render(e.status, "shipments.html", &ctx)
         }
     }
@@ -252,7 +239,7 @@ pub async fn dispatch_submit<B: Backend>(
             render(status, "shipments.html", &ctx)
         }
         Err(e) => {
-            ctx["error"] = json!(message(&ui, &e));
+            ctx["error"] = json!(form_error(&ui, &e));
             render(e.status, "shipments.html", &ctx)
         }
     }
@@ -304,7 +291,7 @@ pub async fn receive_submit<B: Backend>(
                 "dispatched",
                 &json!(to_site),
                 Some(&f),
-                Some(message(&ui, &e)),
+                Some(form_error(&ui, &e)),
             );
             render(e.status, "shipments.html", &ctx)
         }
@@ -406,7 +393,7 @@ pub async fn logger_submit<B: Backend>(
             render(status, "shipments.html", &ctx)
         }
         Err(e) => {
-            ctx["logger_form"] = json!({"values": f, "error": message(&ui, &e)});
+            ctx["logger_form"] = json!({"values": f, "error": form_error(&ui, &e)});
             render(e.status, "shipments.html", &ctx)
         }
     }
@@ -509,7 +496,7 @@ pub async fn excursion_submit<B: Backend>(
             render(status, "shipments.html", &ctx)
         }
         Err(e) => {
-            let error = message(&ui, &e);
+            let error = form_error(&ui, &e);
             if let Some(rows) = ctx["shipment"]["excursions"].as_array_mut() {
                 for row in rows.iter_mut().filter(|r| r["id"] == json!(excursion)) {
                     row["typed"] = json!(f);
@@ -560,10 +547,10 @@ pub async fn charge_submit<B: Backend>(
         }
         Err(e) => {
             if ctx["pack"].is_object() {
-                ctx["pack"]["charge_error"] = json!(message(&ui, &e));
+                ctx["pack"]["charge_error"] = json!(form_error(&ui, &e));
                 ctx["pack"]["charge_shipper"] = json!(shipper);
             } else {
-                ctx["error"] = json!(message(&ui, &e));
+                ctx["error"] = json!(form_error(&ui, &e));
             }
             render(e.status, "shipments.html", &ctx)
         }
