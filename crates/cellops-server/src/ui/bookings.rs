@@ -247,10 +247,7 @@ pub async fn book<B: Backend>(
         return page_with(&state, &ui, &q, Some(&e)).await;
     }
     let b = body(&ui, &f.product, &f.date, &f.latest);
-    let key = idempotency_headers(&f.key)
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let key = crate::json::idempotency_key(&idempotency_headers(&f.key));
     match book_slot(&state, &ui.caller.user.id, &b, key).await {
         Ok(BookOutcome::Booked { booking, .. } | BookOutcome::Existing(booking)) => {
             Redirect::to(&format!("/ui/bookings?booked={}", booking.id)).into_response()
