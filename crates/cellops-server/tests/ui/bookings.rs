@@ -68,9 +68,14 @@ async fn a_nurse_checks_a_date_sees_its_risk_and_books_it_or_an_alternative() {
         b.exists_now(&format!("#booking-list tr[data-booking='{id}']"))
             .await
     );
-    // Reloading the confirmation books nothing more.
-    b.goto(&format!("/ui/bookings?booked={id}")).await;
+    // The same form posted again (back, then a second click) books nothing more: the date
+    // is taken now, and the page says so.
+    b.js("history.back();", vec![]).await;
+    b.find("#book-asked").await;
+    b.click_nav("#book-asked").await;
     assert_eq!(app.count("schedule.booked"), 1);
+    assert!(b.exists_now("#flash-error").await);
+    assert!(!b.exists_now("#booking-made").await);
 
     // The same date again: the chair is taken. The binding constraint and alternatives.
     check(&b, "prime-car-t", "2025-11-25").await;
