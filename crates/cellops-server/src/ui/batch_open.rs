@@ -7,7 +7,6 @@
 //! starting unit in custody at the site, the device. A refusal is shown at the field the
 //! API names, everything typed kept; once opened, the new batch's view is shown.
 
-use super::i18n::Lang;
 use super::{Ui, error_message, idempotency_headers, render};
 use crate::error::ApiError;
 use crate::json::AppJson;
@@ -120,30 +119,6 @@ fn form_field(e: &ApiError) -> &'static str {
     }
 }
 
-/// A refusal's message: the API's sentence in English (its `field: ` prefix left out);
-/// in Japanese the translated rule, else the field's text.
-fn message(ui: &Ui, e: &ApiError, field: &str) -> String {
-    match ui.lang {
-        Lang::En if field == "general" => error_message(ui.lang, e),
-        Lang::En => {
-            let prefix = e.field.as_deref().map(|f| format!("{f}: "));
-            prefix
-                .and_then(|p| e.message.strip_prefix(&p).map(str::to_string))
-                .unwrap_or_else(|| e.message.clone())
-        }
-        Lang::Ja => {
-            let texts = ui.lang.texts();
-            let by_rule = (!matches!(e.code, "invalid" | "invalid_field"))
-                .then(|| texts.get(&format!("form_err_{}", e.code)))
-                .flatten();
-            by_rule
-                .or_else(|| texts.get(&format!("form_err_open_{field}")))
-                .cloned()
-                .unwrap_or_else(|| error_message(ui.lang, &ApiError::new(e.status, e.code, "")))
-        }
-    }
-}
-
 /// The start body from the form; a shelf life that is not a whole number of hours, or
 /// harvest settings given by half, refused here naming the field.
 fn body(ui: &Ui, f: &OpenForm) -> Result<StartBody, ApiError> {
@@ -229,7 +204,8 @@ pub async fn open<B: cellops_ledger::Backend>(
             if form.is_null() {
                 ctx["error"] = json!(error_message(ui.lang, &e));
             } else {
-                form["errors"][field] = json!(message(&ui, &e, field));
+                form["errors"][field] =
+                    json!(super::field_error(ui.lang, &e, field, "form_err_open_"));
                 ctx["open"] = form;
             }
             let code = if e.status == StatusCode::OK {

@@ -528,6 +528,41 @@ pub(crate) fn form_error(ui: &Ui, e: &ApiError) -> String {
     }
 }
 
+/// The heading of an error in the language, without the API's sentence.
+pub(crate) fn error_heading(lang: Lang, e: &ApiError) -> String {
+    let text = error_message(lang, &ApiError::new(e.status, e.code, ""));
+    text.trim_end_matches(':')
+        .trim_end_matches(": ")
+        .trim()
+        .to_string()
+}
+
+/// A refusal shown at a form's `field`: in English the API's sentence (its `field: `
+/// prefix left out; the whole message at `general`); in Japanese the translated rule
+/// (`form_err_<code>`, unless the code is a generic "invalid"), else the field's hint
+/// (`<hint_prefix><field>`), else the error's heading.
+pub(crate) fn field_error(lang: Lang, e: &ApiError, field: &str, hint_prefix: &str) -> String {
+    match lang {
+        Lang::En if field == "general" => error_message(lang, e),
+        Lang::En => {
+            let prefix = e.field.as_deref().map(|f| format!("{f}: "));
+            prefix
+                .and_then(|p| e.message.strip_prefix(&p).map(str::to_string))
+                .unwrap_or_else(|| e.message.clone())
+        }
+        Lang::Ja => {
+            let texts = lang.texts();
+            let by_rule = (!matches!(e.code, "invalid" | "invalid_field"))
+                .then(|| texts.get(&format!("form_err_{}", e.code)))
+                .flatten();
+            by_rule
+                .or_else(|| texts.get(&format!("{hint_prefix}{field}")))
+                .cloned()
+                .unwrap_or_else(|| error_heading(lang, e))
+        }
+    }
+}
+
 /// Headers for calling an API handler from a form: the form's one-time key becomes the
 /// `Idempotency-Key`, so a double-submitted form records once.
 pub(crate) fn idempotency_headers(key: &str) -> HeaderMap {

@@ -10,7 +10,7 @@
 
 use super::i18n::Lang;
 use super::orders::{self, cells_text};
-use super::{Ui, error_message, idempotency_headers, render};
+use super::{Ui, error_heading, error_message, field_error, idempotency_headers, render};
 use crate::error::ApiError;
 use crate::json::AppJson;
 use crate::routes::auth::acknowledge_esig_policy;
@@ -193,41 +193,14 @@ fn field_message(ui: &Ui, e: &ApiError, field: &str, product: Option<Product>) -
                 .texts()
                 .get(&format!("form_err_{}", e.code))
                 .cloned()
-                .unwrap_or_else(|| error_message_head(ui.lang, e)),
+                .unwrap_or_else(|| error_heading(ui.lang, e)),
         };
     }
-    match ui.lang {
-        Lang::En => {
-            let prefix = e.field.as_deref().map(|f| format!("{f}: "));
-            prefix
-                .and_then(|p| e.message.strip_prefix(&p).map(str::to_string))
-                .unwrap_or_else(|| e.message.clone())
-        }
-        Lang::Ja => {
-            let texts = ui.lang.texts();
-            // A specific rule's text first; a generic "invalid" says less than the field's.
-            let by_rule = (!matches!(e.code, "invalid" | "invalid_field"))
-                .then(|| texts.get(&format!("form_err_{}", e.code)))
-                .flatten();
-            let text = by_rule
-                .or_else(|| texts.get(&format!("form_err_{field}")))
-                .cloned()
-                .unwrap_or_else(|| error_message_head(ui.lang, e));
-            match (e.code, product) {
-                ("dose_out_of_range", Some(p)) => format!("{text}（{}）", dose_range(ui.lang, p)),
-                _ => text,
-            }
-        }
+    let text = field_error(ui.lang, e, field, "form_err_");
+    match (ui.lang, e.code, product) {
+        (Lang::Ja, "dose_out_of_range", Some(p)) => format!("{text}（{}）", dose_range(ui.lang, p)),
+        _ => text,
     }
-}
-
-/// The heading of an error in the user's language (no API sentence).
-fn error_message_head(lang: Lang, e: &ApiError) -> String {
-    let text = error_message(lang, &ApiError::new(e.status, e.code, ""));
-    text.trim_end_matches(':')
-        .trim_end_matches(": ")
-        .trim()
-        .to_string()
 }
 
 /// `{field: message-or-null}` for every field of a form, the error at its field.

@@ -6,8 +6,7 @@
 //! field it concerns with everything typed kept.
 
 use super::cold::{StorageQuery, storage_context};
-use super::i18n::Lang;
-use super::{Ui, error_message, idempotency_headers, render};
+use super::{Ui, idempotency_headers, render};
 use crate::error::ApiError;
 use crate::json::AppJson;
 use crate::routes::storage::{PutAwayBody, RetrieveBody, STORAGE_ROLES, put_away, retrieve};
@@ -56,36 +55,6 @@ fn error_field(e: &ApiError) -> &'static str {
     }
 }
 
-/// The message at the field: the API's sentence in English (its `field: ` prefix left out),
-/// the translated rule (or the field's hint) in Japanese.
-fn field_message(lang: Lang, e: &ApiError, field: &str) -> String {
-    match lang {
-        Lang::En if field == "general" => error_message(lang, e),
-        Lang::En => {
-            let prefix = e.field.as_deref().map(|f| format!("{f}: "));
-            prefix
-                .and_then(|p| e.message.strip_prefix(&p).map(str::to_string))
-                .unwrap_or_else(|| e.message.clone())
-        }
-        Lang::Ja => {
-            let texts = lang.texts();
-            let by_rule = (!matches!(e.code, "invalid" | "invalid_field"))
-                .then(|| texts.get(&format!("form_err_{}", e.code)))
-                .flatten();
-            by_rule
-                .or_else(|| texts.get(&format!("form_err_storage_{field}")))
-                .cloned()
-                .unwrap_or_else(|| {
-                    error_message(lang, &ApiError::new(e.status, e.code, ""))
-                        .trim_end_matches(':')
-                        .trim_end_matches(": ")
-                        .trim()
-                        .to_string()
-                })
-        }
-    }
-}
-
 /// The put-away form for the page (`null` for those who do not handle storage at the chosen
 /// site): what was typed and the error at its field.
 pub(crate) fn put_away_view(
@@ -105,7 +74,7 @@ fn errors_map(ui: &Ui, error: Option<&ApiError>) -> Value {
                             "fefo_override": null, "general": null});
     if let Some(e) = error {
         let field = error_field(e);
-        errors[field] = json!(field_message(ui.lang, e, field));
+        errors[field] = json!(super::field_error(ui.lang, e, field, "form_err_storage_"));
     }
     errors
 }
